@@ -16,8 +16,19 @@ from isoperf._errors import InputError
 
 _UREG = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 _UREG.define("m2 = meter ** 2")
-_UREG.define("percent_ = 0.01 = pct")
-_UREG.define("fraction = [] = frac")
+
+_MASS = _UREG.kilogram.dimensionality
+_AREA = _UREG.m2.dimensionality
+
+#: kinds normalised per body size: kind -> (base kind, body unit)
+PER_BODY: dict[str, tuple[str, str]] = {
+    "dose_per_mass": ("amount", "kg"),
+    "dose_per_area": ("amount", "m2"),
+    "volume_per_mass": ("volume", "kg"),
+    "volume_per_area": ("volume", "m2"),
+    "clearance_per_mass": ("flow", "kg"),
+    "clearance_per_area": ("flow", "m2"),
+}
 
 #: canonical unit for each kind of quantity a field can hold
 CANONICAL: dict[str, str] = {
@@ -49,7 +60,7 @@ CANONICAL: dict[str, str] = {
 
 @lru_cache(maxsize=4096)
 def _parse(text: str) -> pint.Quantity:
-    cleaned = text.strip().replace("%", " percent_ ").replace("µ", "u").replace("μ", "u")
+    cleaned = text.strip().replace("%", " percent ").replace("µ", "u").replace("μ", "u")
     return _UREG.Quantity(cleaned) if cleaned else _UREG.Quantity("nan")
 
 
@@ -85,19 +96,7 @@ def parse_quantity(
         except Exception as exc:  # pint raises several unrelated exception types
             raise InputError(field, f"could not read {value!r} ({type(exc).__name__})",
                              f"expected a quantity like '1 {unit}'") from None
-        if kind == "temperature" and not q.dimensionless:
-            # offset units: convert explicitly
-            pass
-        try:
-            target = _UREG.Unit(unit) if unit else _UREG.dimensionless
-            number = float(q.to(target).magnitude)
-        except pint.DimensionalityError:
-            dim = str(q.dimensionality) if not q.dimensionless else "dimensionless"
-            raise InputError(
-                field,
-                f"{value!r} has dimension {dim}",
-                f"expected {kind.replace('_', ' ')} in {unit or 'a dimensionless number'} (or any unit convertible to it)",
-            ) from None
+        number = _convert(q, kind, value, field)
     else:
         raise InputError(field, f"got {type(value).__name__} {value!r}", f"expected a string like '1 {unit}'")
     if math.isnan(number) or math.isinf(number):
@@ -110,6 +109,38 @@ def parse_quantity(
     return number
 
 
+def _body_denominator(q: pint.Quantity) -> str | None:
+    """'kg' if the unit has a body-mass denominator (mg/kg), 'm2' for a body-area one (mg/m2), else None."""
+    for name, exp in q.unit_items():
+        dim = _UREG.Unit(name).dimensionality
+        if exp < 0 and dim == _MASS:
+            return "kg"
+        if (exp == -1 and dim == _AREA) or (exp == -2 and dim == _UREG.meter.dimensionality):
+            return "m2"
+    return None
+
+
+def _convert(q: pint.Quantity, kind: str, text: object, field: str) -> float:
+    unit = CANONICAL[kind]
+    expected = f"expected {kind.replace('_', ' ')} in {unit or 'a plain number'} (or a unit convertible to it)"
+    body = _body_denominator(q)
+    if kind in PER_BODY:
+        base, body_unit = PER_BODY[kind]
+        if body != body_unit:
+            raise InputError(field, f"{text!r} is not given per {body_unit}", expected)
+        q = q * _UREG.Unit(body_unit)
+        target = _UREG.Unit(CANONICAL[base])
+    else:
+        if body is not None and kind in ("amount", "volume", "flow", "dimensionless", "fraction"):
+            raise InputError(field, f"{text!r} is given per {body} of body size", expected)
+        target = _UREG.Unit(unit) if unit else _UREG.dimensionless
+    try:
+        return float(q.to(target).magnitude)
+    except pint.DimensionalityError:
+        dim = "dimensionless" if q.dimensionless else str(q.dimensionality)
+        raise InputError(field, f"{text!r} has dimension {dim}", expected) from None
+
+
 def format_quantity(value: float, kind: str, digits: int = 4) -> str:
     """The inverse of :func:`parse_quantity` for display: ``1000.0, 'amount' -> '1000 mg'``."""
     unit = CANONICAL[kind]
@@ -117,13 +148,24 @@ def format_quantity(value: float, kind: str, digits: int = 4) -> str:
 
 
 def dimension_kind(value: str) -> str | None:
-    """Which canonical kind a quantity string belongs to (first match), or None."""
+    """Which canonical kind a quantity string belongs to (first match), or None if it is none of them."""
     try:
         q = _parse(value)
     except Exception:
         return None
+    body = _body_denominator(q)
+    if body is not None:
+        for kind, (_base, body_unit) in PER_BODY.items():
+            if body_unit != body:
+                continue
+            try:
+                _convert(q, kind, value, "")
+                return kind
+            except InputError:
+                continue
+        return None
     for kind, unit in CANONICAL.items():
-        if kind in ("dimensionless", "age", "energy_per_mol"):
+        if kind in PER_BODY or kind in ("age", "energy_per_mol", "fraction", "specific_flow"):
             continue
         target = _UREG.Unit(unit) if unit else _UREG.dimensionless
         if q.dimensionality == target.dimensionality:

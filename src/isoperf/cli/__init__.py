@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from isoperf.cli import _cohort
+from isoperf.cli import _cohort, _compare, _population, _trial
 
 app = typer.Typer(
     name="isoperf",
@@ -15,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(_cohort.app, name="cohort")
+for _module in (_compare, _population, _trial):
+    _module.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,74 @@
+"""The protocol file's schema (pydantic). Quantities stay strings here; they are parsed with units later.
+
+Unknown keys are errors (typos must not pass silently); see :func:`isoperf.inputs.load_protocol`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Quantity = Annotated[str, Field(description="a quantity string with a unit, e.g. '0.3 L/min'")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PatientSpec(_Strict):
+    weight: Quantity = "70 kg"
+    height: Quantity = "175 cm"
+    sex: Literal["male", "female"] = "male"
+    age: Quantity | float = 60.0
+    tumour_volume: Quantity | None = None
+    tumour_fraction: Quantity | None = None
+    bsa_formula: Literal["mosteller", "dubois"] = "mosteller"
+    override: dict[str, Quantity] = Field(default_factory=dict)
+
+
+class DoseSpec(_Strict):
+    drug: str
+    amount: Quantity
+    at: Quantity = "0 min"
+    over: Quantity = "0 min"
+    into: Literal["circuit", "hepatic_artery", "portal_vein", "systemic"] | None = None
+    allow_above_max: bool = False
+
+
+class WashoutSpec(_Strict):
+    duration: Quantity = "0 min"
+    flow: Quantity | None = None
+
+
+class ProcedureSpec(_Strict):
+    type: Literal["ilp", "hai", "iv"]
+    name: str | None = None
+    start: Quantity = "0 min"
+    # isolated perfusion
+    duration: Quantity | None = None
+    temperature: Quantity = "37 degC"
+    circuit_volume: Quantity | None = None
+    hepatic_artery_flow: Quantity | None = None
+    portal_vein_flow: Quantity | None = None
+    leak: Quantity | None = None
+    leak_profile: list[tuple[Quantity, Quantity]] | None = None
+    washout: WashoutSpec = Field(default_factory=WashoutSpec)
+    # repeated dosing (HAI / IV cycles)
+    cycles: int = Field(default=1, ge=1)
+    interval: Quantity | None = None
+    doses: list[DoseSpec] = Field(default_factory=list)
+
+
+class OutputSpec(_Strict):
+    until: Quantity | None = None
+    step: Quantity = "1 min"
+
+
+class ProtocolSpec(_Strict):
+    name: str = "protocol"
+    description: str = ""
+    patient: PatientSpec = Field(default_factory=PatientSpec)
+    drugs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    procedures: list[ProcedureSpec] = Field(min_length=1)
+    output: OutputSpec = Field(default_factory=OutputSpec)

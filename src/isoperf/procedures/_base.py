@@ -1,0 +1,78 @@
+"""What every procedure provides to the timeline builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from isoperf.model import Flow
+from isoperf.patient import Patient
+from isoperf.procedures._pk import DrugPK
+
+
+@dataclass(frozen=True)
+class DoseEvent:
+    """A resolved dose: ``amount`` mg of ``drug`` into ``route`` from ``start`` over ``duration`` min."""
+
+    drug: str
+    amount: float
+    start: float
+    duration: float
+    route: str  # circuit | hepatic_artery | portal_vein | systemic
+    procedure: str
+    rule: str  # the dose as written, e.g. '1.5 mg/kg' (computed with actual weight)
+    flags: tuple[str, ...] = ()
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+
+@dataclass
+class Procedure:
+    """Base class: a named procedure on the timeline with its doses. Not isolating by default."""
+
+    name: str
+    kind: str
+    start: float
+    end: float
+    doses: list[DoseEvent] = field(default_factory=list)
+    temperature: float = 37.0
+
+    def breakpoints(self) -> list[float]:
+        pts = [self.start, self.end]
+        for d in self.doses:
+            pts += [d.start, d.end]
+        return pts
+
+    def isolated_flows(self, t0: float, t1: float, patient: Patient, pk: DrugPK) -> tuple[list[Flow], str] | None:
+        """Flows that replace the physiological circulation on ``[t0, t1]``, with a phase label; else None."""
+        return None
+
+    def events(self) -> list[tuple[float, str, str]]:
+        """Transfers at exact times: (time, compartment, sink)."""
+        return []
+
+    def summary(self) -> dict[str, object]:
+        return {"name": self.name, "type": self.kind, "start_min": self.start, "end_min": self.end}
+
+
+def connected_flows(patient: Patient, pk: DrugPK) -> list[Flow]:
+    """Physiological circulation: liver and tumour in parallel on the systemic blood; peripheral exchange."""
+    q_h = patient.hepatic_blood_flow
+    q_t = patient.tumour_blood_flow
+    return [
+        Flow("systemic", "liver", q_h),
+        Flow("liver", "systemic", q_h),
+        Flow("systemic", "tumour", q_t),
+        Flow("tumour", "systemic", q_t),
+        Flow("systemic", "peripheral", pk.q_peripheral),
+        Flow("peripheral", "systemic", pk.q_peripheral),
+    ]
+
+
+def arterial_split(patient: Patient) -> dict[str, float]:
+    """How drug infused into the hepatic artery divides between liver and tumour (by arterial flow)."""
+    q_liver = patient.hepatic_arterial_flow
+    q_tum = patient.tumour_blood_flow
+    total = q_liver + q_tum
+    return {"liver": q_liver / total, "tumour": q_tum / total}
