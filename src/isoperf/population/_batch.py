@@ -190,11 +190,28 @@ def _pk(drug: Any, patient: Any, factors: dict[str, Any]) -> Any:
     return dataclasses.replace(pk, **changes) if changes else pk
 
 
-def _build(plan: Plan, patient: Any, factors: dict[str, Any], per_patient_dose: bool) -> dict[str, DrugModel]:
+def _build(plan: Plan, patient: Any, factors: dict[str, Any], per_patient_dose: bool
+           ) -> tuple[dict[str, DrugModel], dict[str, Any]]:
     procs = _procedures(plan, patient, factors, per_patient_dose)
     until, t_start = float(plan.grid[-1]), float(plan.grid[0])
-    return {name: _drug_model(drug, _pk(drug, patient, factors), patient, procs, until, t_start)
-            for name, drug in plan.drugs.items()}
+    models, params = {}, {}
+    for name, drug in plan.drugs.items():
+        pk = _pk(drug, patient, factors)
+        models[name] = _drug_model(drug, pk, patient, procs, until, t_start)
+        for target, fieldname in PK_TARGETS.items():
+            if target in factors or f"{name}.{target}" in factors:
+                params[f"{name}.{target}"] = getattr(pk, fieldname)
+        for d in (d for p in procs for d in p.doses if d.drug == name):
+            params.setdefault(f"{name}.dose_mg", 0.0)
+            params[f"{name}.dose_mg"] = params[f"{name}.dose_mg"] + d.amount
+    for k, proc in enumerate(procs):
+        for target in PROCEDURE_TARGETS:
+            if target in factors:
+                v = proc.leak_at(proc.start) if target == "leak" and hasattr(proc, "leak_at") else getattr(
+                    proc, target, None)
+                if v is not None:
+                    params[f"procedures[{k}].{target}"] = v
+    return models, params
 
 
 def _varies(plan: Plan, sample: Sample) -> bool:
@@ -202,26 +219,30 @@ def _varies(plan: Plan, sample: Sample) -> bool:
 
 
 def build_batch(plan: Plan, sample: Sample) -> tuple[dict[str, DrugModel], dict[str, np.ndarray], str]:
-    """Batched DrugModels (numbers are arrays of length ``len(sample)``), the per-patient physiology values
-    and how they were built ("vectorised" or "per patient")."""
+    """Batched DrugModels (numbers are arrays of length ``len(sample)``), the per-patient values (physiology,
+    doses and the varied parameters) and how they were built ("vectorised" or "per patient")."""
     n = len(sample)
     patient_varies = _varies(plan, sample)
     patients = _patients(plan, sample) if patient_varies else None
     pb: Any = patient_batch(patients) if patients is not None else plan.patient
     factors = {k: _batch(v) for k, v in sample.factors.items()}
     try:
-        models = _build(plan, pb, factors, patient_varies)
+        models, params = _build(plan, pb, factors, patient_varies)
         how = "vectorised"
     except (BranchDivergence, TypeError, ValueError):
         ps = patients if patients is not None else [plan.patient] * n
         singles = [_build(plan, ps[i], {k: float(v[i]) for k, v in sample.factors.items()}, patient_varies)
                    for i in range(n)]
-        models = {d: stack_models([s[d] for s in singles]) for d in plan.drugs}
+        models = {d: stack_models([s[0][d] for s in singles]) for d in plan.drugs}
+        params = {k: np.array([s[1][k] for s in singles]) for k in singles[0][1]} if singles else {}
         how = "per patient"
     if patients is not None:
         values = {k: np.asarray(getattr(pb, k), dtype=float) for k in _PATIENT_VALUES}
+        values["sex"] = pb.sex
     else:
         values = {k: np.full(n, float(getattr(plan.patient, k))) for k in _PATIENT_VALUES}
+        values["sex"] = np.full(n, plan.patient.sex)
+    values.update({k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in params.items()})
     return models, values, how
 
 

@@ -126,7 +126,9 @@ def sample_population(spec: PopulationSpec, index: np.ndarray) -> Sample:
             z = z @ _correlate(cnames, cov.correlation, "population.covariates.correlation").T
         for k, n in enumerate(cnames):
             if n == "sex":
-                covs["sex"] = np.where(ndtr(z[:, k]) < cov.sex.female, "female", "male")  # type: ignore[union-attr]
+                # the latent normal of sex points towards female: 'sex:height' = -0.6 makes women shorter
+                female = ndtr(-z[:, k]) < cov.sex.female  # type: ignore[union-attr]
+                covs["sex"] = np.where(female, "female", "male")
             else:
                 covs[n] = _covariate(n, getattr(cov, n), z[:, k])
     elif cov.correlation:

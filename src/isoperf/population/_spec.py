@@ -50,6 +50,7 @@ class CovariatesSpec(_Strict):
     tumour_fraction: CovariateSpec | None = None
     tumour_volume: CovariateSpec | None = None
     #: correlations of the underlying standard normals, as {"weight:height" = 0.5}; "sex" may take part
+    #: (its latent normal points towards female, so "sex:height" = -0.6 makes women shorter)
     correlation: dict[str, float] = Field(default_factory=dict)
 
 
