@@ -6,7 +6,6 @@ import dataclasses
 import os
 import tomllib
 
-import numpy as np
 import pytest
 
 import isoperf

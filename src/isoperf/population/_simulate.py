@@ -183,7 +183,7 @@ def simulate_population(
         pop = pop.model_copy(update=updates)
     total = pop.n
     if total is None or total < 1:
-        raise InputError("population.n", f"got {total!r}", "give the number of patients (n >= 1)")
+        raise InputError("population.n", f"got {total!r}", "give the number of patients: --n N, or n in [population]")
     if chunk < 1:
         raise InputError("chunk", f"got {chunk!r}", "give a chunk size >= 1")
     plan = build_plan(spec)
