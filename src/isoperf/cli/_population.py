@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -14,16 +15,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command("population")
     def population(
-        protocol: Path = typer.Argument(..., help="protocol TOML (may hold a [population] table)"),
-        n: int = typer.Option(None, "--n", help="number of virtual patients (overrides population.n)"),
-        seed: int = typer.Option(None, "--seed", help="random seed (overrides population.seed)"),
-        chunk: int = typer.Option(4096, "--chunk", help="patients solved together (bounds memory)"),
-        curves: bool = typer.Option(False, "--curves", help="also write concentration curves (Parquet)"),
-        out: Path = typer.Option(None, "--out", help="per-patient table as FILE.parquet (curves go to "
-                                                  "FILE.curves.parquet)"),
-        population_file: Path = typer.Option(None, "--population", help="population TOML, if not in the protocol"),
-        scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (distributed run)"),
-        workers: int = typer.Option(None, "--workers", help="start a local Dask cluster of N worker processes"),
+        protocol: Annotated[Path, typer.Argument(help="protocol TOML (may hold a [population] table)")],
+        n: Annotated[int | None, typer.Option("--n", help="number of virtual patients (overrides population.n)")] = None,
+        seed: Annotated[int | None, typer.Option("--seed", help="random seed (overrides population.seed)")] = None,
+        chunk: Annotated[int, typer.Option("--chunk", help="patients solved together (bounds memory)")] = 4096,
+        curves: Annotated[bool, typer.Option("--curves", help="also write concentration curves (Parquet)")] = False,
+        out: Annotated[Path | None, typer.Option("--out", help="per-patient table as FILE.parquet (curves go to "
+                                                                "FILE.curves.parquet)")] = None,
+        population_file: Annotated[Path | None, typer.Option(
+            "--population", help="population TOML, if not in the protocol")] = None,
+        scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address")] = None,
+        workers: Annotated[int | None, typer.Option("--workers", help="local Dask cluster of N processes")] = None,
     ) -> None:
         """Simulate N virtual patients (covariates and IIV from [population]); print summary statistics."""
         from rich.console import Console
