@@ -1,6 +1,8 @@
 """``assemble`` for a batch: the same matrix as :func:`isoperf.model.assemble`, one per patient.
 
 Mirrors ``isoperf.model._assemble.assemble`` term by term (tested against it); numbers may be arrays.
+Layout: patients last (every term is one contiguous vector operation), and only the compartment columns
+(``assemble`` writes no other column: sinks, counters, AUCs and the dose never feed back).
 """
 
 from __future__ import annotations
@@ -17,23 +19,36 @@ from isoperf.population._batch import column
 class BatchedSegment:
     start: float
     end: float
-    matrix: np.ndarray  # (N, size, size)
-    inputs: np.ndarray  # (N, size)
+    matrix: np.ndarray  # (size, n, N): column j of patient p is matrix[:, j, p]
+    inputs: np.ndarray  # (size, N)
     sat_state: np.ndarray  # (S,) int
     sat_sink: np.ndarray  # (S,) int
-    sat_vmax: np.ndarray  # (N, S)
-    sat_km: np.ndarray  # (N, S)
-    sat_inv: np.ndarray  # (N, S)
+    sat_vmax: np.ndarray  # (S, N)
+    sat_km: np.ndarray  # (S, N)
+    sat_inv: np.ndarray  # (S, N)
+
+    def full(self, p: int) -> np.ndarray:
+        """Patient ``p``'s (size, size) matrix, as :func:`isoperf.model.assemble` gives it."""
+        size, n = self.matrix.shape[:2]
+        m = np.zeros((size, size))
+        m[:, :n] = self.matrix[:, :, p]
+        return m
 
     @property
     def linear(self) -> bool:
         return self.sat_state.size == 0
 
 
-def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int) -> BatchedSegment:
-    size = layout.size
-    m = np.zeros((n, size, size))
-    b = np.zeros((n, size))
+def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int,
+                     work: tuple[np.ndarray, np.ndarray] | None = None) -> BatchedSegment:
+    """``work``: optional (matrix, inputs) arrays of the right shape to fill (reused between chunks)."""
+    size, nc = layout.size, layout.n
+    if work is not None and work[0].shape == (size, nc, n):
+        m, b = work
+        m.fill(0.0)
+        b.fill(0.0)
+    else:
+        m, b = np.zeros((size, nc, n)), np.zeros((size, n))
     inv = {c.name: 1.0 / (column(c.volume, n) * column(c.kp, n)) for c in model.compartments}
     for f in seg.flows:
         rate = column(f.rate, n)
@@ -42,37 +57,37 @@ def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int
         i = layout.comp[f.source]
         j = layout.target(f.target)
         k = rate * inv[f.source]
-        m[:, i, i] -= k
-        m[:, j, i] += k
+        m[i, i] -= k
+        m[j, i] += k
         if f.counter is not None:
-            m[:, layout.counter[f.counter], i] += column(f.sign, n) * k
+            m[layout.counter[f.counter], i] += column(f.sign, n) * k
     for c in seg.clearances:
         cl = column(c.clearance, n)
         if not cl.any():
             continue
         i = layout.comp[c.compartment]
         k = cl * inv[c.compartment]
-        m[:, i, i] -= k
-        m[:, layout.sink[c.sink], i] += k
+        m[i, i] -= k
+        m[layout.sink[c.sink], i] += k
     for d in seg.decays:
         r = column(d.rate, n)
         if not r.any():
             continue
         i = layout.comp[d.compartment]
-        m[:, i, i] -= r
-        m[:, layout.sink[d.sink], i] += r
+        m[i, i] -= r
+        m[layout.sink[d.sink], i] += r
     for name, i in layout.comp.items():
-        m[:, layout.auc[name], i] = inv[name]
+        m[layout.auc[name], i] = inv[name]
     for inf in seg.infusions:
         r = column(inf.rate, n)
-        b[:, layout.comp[inf.compartment]] += r
-        b[:, layout.dosed] += r
+        b[layout.comp[inf.compartment]] += r
+        b[layout.dosed] += r
     sats = [s for s in seg.saturables if column(s.vmax, n).any()]
     return BatchedSegment(
         seg.start, seg.end, m, b,
         np.array([layout.comp[s.compartment] for s in sats], dtype=np.int64),
         np.array([layout.sink[s.sink] for s in sats], dtype=np.int64),
-        np.stack([column(s.vmax, n) for s in sats], axis=1) if sats else np.zeros((n, 0)),
-        np.stack([column(s.km, n) for s in sats], axis=1) if sats else np.zeros((n, 0)),
-        np.stack([inv[s.compartment] for s in sats], axis=1) if sats else np.zeros((n, 0)),
+        np.stack([column(s.vmax, n) for s in sats]) if sats else np.zeros((0, n)),
+        np.stack([column(s.km, n) for s in sats]) if sats else np.zeros((0, n)),
+        np.stack([inv[s.compartment] for s in sats]) if sats else np.zeros((0, n)),
     )

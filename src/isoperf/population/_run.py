@@ -18,7 +18,7 @@ from isoperf.population._assemble import batched_assemble
 from isoperf.population._batch import column, unstack_model
 from isoperf.result._result import REPORTED, drug_metrics
 from isoperf.solve import MASS_BALANCE_TOL, run
-from isoperf.solve._batched_exact import linear_segment, symmetric_form_ok
+from isoperf.solve._batched_exact import is_uniform, linear_segment
 from isoperf.solve._batched_ode import nonlinear_segment
 
 RTOL = 1e-10  # as the single-patient engine
@@ -74,16 +74,19 @@ def _single(model: DrugModel, grid: np.ndarray, i: int, layout: StateLayout, out
 
 
 def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray | None = None,
-               index: np.ndarray | None = None) -> DrugOutcome:
+               index: np.ndarray | None = None, work: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+               ) -> DrugOutcome:
     """Solve ``model`` (numbers are arrays over ``n`` patients) on ``grid``.
 
     ``curves``: optional preallocated (n, 4, len(grid)) array for the concentrations of circuit, liver,
-    tumour and systemic (reused between batches to avoid fresh-page writes)."""
+    tumour and systemic. ``work``: scratch arrays kept between chunks (avoids writing fresh memory pages)."""
     layout = StateLayout(model)
     nc = layout.n
     rows = [layout.comp[c] for c in REPORTED]
+    out_row = np.full(nc, -1, dtype=np.int64)
+    out_row[rows] = np.arange(len(rows))
     out_idx = np.array(rows, dtype=np.int64)
-    inv = np.stack([1.0 / (column(c.volume, n) * column(c.kp, n)) for c in model.compartments], axis=1)
+    inv = np.stack([1.0 / (column(c.volume, n) * column(c.kp, n)) for c in model.compartments])  # (nc, n)
     x = np.zeros((n, layout.size))
     t0 = model.segments[0].start
     event_times = sorted({e.time for e in model.events})
@@ -96,42 +99,44 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
     post: list[tuple[float, np.ndarray]] = []
     if t0 in event_times:
         _apply_events(model, layout, x, t0, n)
-        post.append((t0, x[:, :nc] * inv))
+        post.append((t0, x[:, :nc] * inv.T))
     mb = np.zeros(n)
     redo = np.zeros(n, dtype=bool)
     solver = set()
-    segs = [batched_assemble(model, s, layout, n) for s in model.segments]
-    if not all(s.linear is False or symmetric_form_ok(s.matrix, inv) for s in segs) or any(
-            np.any(s.matrix[:, :, nc:] != 0) for s in segs):
-        redo[:] = True
-        solver.add("single-patient engine (structure not in symmetric form)")
-    else:
-        scale = np.array([float(v) for v in column(model.total_dose, n)])
-        atol = np.maximum(scale, 1e-300) * ATOL_REL
-        for seg in segs:
-            mask = (grid > seg.start) & (grid <= seg.end)
-            tg = np.ascontiguousarray(grid[mask])
-            j0 = int(np.argmax(mask)) if mask.any() else 0
-            if seg.linear:
-                linear_segment(seg.matrix, seg.inputs, inv, x, seg.start, seg.end, tg, cmax, tmax, buf, out_idx,
-                               j0, write)
-                solver.add("exact (symmetric eigen-decomposition)")
-            else:
-                ok = np.ones(n, dtype=np.bool_)
-                nonlinear_segment(seg.matrix, seg.inputs, inv, seg.sat_state, seg.sat_sink, seg.sat_vmax,
-                                  seg.sat_km, seg.sat_inv, x, seg.start, seg.end, tg, cmax, tmax, buf, out_idx,
-                                  j0, write, RTOL, atol, H_MIN, ok)
-                redo |= ~ok
-                solver.add(f"Dormand-Prince 5(4) (rtol {RTOL:g})")
-            mb = np.maximum(mb, _mass_balance(layout, x))
-            if seg.end in event_times:
-                _apply_events(model, layout, x, seg.end, n)
-                post.append((seg.end, x[:, :nc] * inv))
-        for t, conc in post:  # post-event states come after the grid, as in the single-patient metrics
-            better = conc > cmax
-            cmax = np.where(better, conc, cmax)
-            tmax = np.where(better, t, tmax)
+    work = work if work is not None else {}
+    segs = []
+    for k, s in enumerate(model.segments):
+        seg = batched_assemble(model, s, layout, n, work.get(k))
+        work[k] = (seg.matrix, seg.inputs)
+        segs.append(seg)
+    scale = column(model.total_dose, n)
+    atol = np.ascontiguousarray(np.maximum(scale, 1e-300) * ATOL_REL)
+    for seg in segs:
+        mask = (grid > seg.start) & (grid <= seg.end)
+        tg = np.ascontiguousarray(grid[mask])
+        j0 = int(np.argmax(mask)) if mask.any() else 0
+        if seg.linear:
+            ok = np.ones(n, dtype=np.bool_)
+            linear_segment(seg.matrix, seg.inputs, inv, x, seg.start, seg.end, tg, is_uniform(seg.start, tg),
+                           cmax, tmax, buf, out_row, j0, write, ok)
+            redo |= ~ok
+            solver.add("exact (symmetric eigen-decomposition)")
+        else:
+            ok = np.ones(n, dtype=np.bool_)
+            nonlinear_segment(seg.matrix, seg.inputs, inv, seg.sat_state, seg.sat_sink, seg.sat_vmax,
+                              seg.sat_km, seg.sat_inv, x, seg.start, seg.end, tg, cmax, tmax, buf, out_idx,
+                              j0, write, RTOL, atol, H_MIN, ok)
+            redo |= ~ok
+            solver.add(f"Dormand-Prince 5(4) (rtol {RTOL:g})")
         mb = np.maximum(mb, _mass_balance(layout, x))
+        if seg.end in event_times:
+            _apply_events(model, layout, x, seg.end, n)
+            post.append((seg.end, x[:, :nc] * inv.T))
+    for t, conc in post:  # post-event states come after the grid, as in the single-patient metrics
+        better = conc > cmax
+        cmax = np.where(better, conc, cmax)
+        tmax = np.where(better, t, tmax)
+    mb = np.maximum(mb, _mass_balance(layout, x))
     out = DrugOutcome(model, layout, x, cmax, tmax, curves, mb, " + ".join(sorted(solver)))
     for i in np.flatnonzero(redo):
         _single(model, grid, int(i), layout, out, rows)

@@ -10,8 +10,13 @@ are exact integrals of the modes: ``int w = w0 h phi1(lam h) + beta h^2 phi2(lam
 ``phi1(z) = (e^z - 1)/z`` and ``phi2(z) = (e^z - 1 - z)/z^2``. AUCs are therefore exact integrals, not
 quadrature on the output grid.
 
-The caller checks the symmetric form (``symmetric_form_ok``) and that no state feeds back from a
-non-compartment column; otherwise the single-patient engine is used.
+On a uniform output grid the modes are evaluated as ``e^(lam (t_j - t0))`` by a stride-8 power recurrence
+(eight exact exponentials, then ``p[j] = p[j-8] e^(8 lam h)``: vectorisable, relative error ~ j/8 ulp),
+and every compartment's curve is one vectorised linear combination of the modes. Patients are processed in
+blocks (scratch memory per block, blocks in parallel); a patient's numbers never depend on the others.
+
+The caller checks the symmetric form (``symmetric_form_ok``); otherwise the single-patient engine is used.
+Layout: ``amat[i, j, p]`` (state row, compartment column, patient), as ``BatchedSegment``.
 """
 
 from __future__ import annotations
@@ -21,17 +26,23 @@ import math
 import numba as nb
 import numpy as np
 
+BLOCK = 32
+
 
 def symmetric_form_ok(matrix: np.ndarray, inv: np.ndarray, tol: float = 1e-12) -> bool:
-    """True when every patient's compartment block is ``S D`` with ``S`` symmetric and no non-compartment
-    column is non-zero. ``matrix``: (N, size, size); ``inv``: (N, n) = 1 / (V kp)."""
-    n = inv.shape[1]
-    if np.any(matrix[:, :, n:] != 0):
+    """True when every patient's compartment block is ``S D`` with ``S`` symmetric.
+    ``matrix``: (size, n, N); ``inv``: (n, N) = 1 / (V kp)."""
+    n = inv.shape[0]
+    s = matrix[:n] / inv[None, :, :]
+    scale = np.abs(s).max(axis=(0, 1))
+    return bool(np.all(np.abs(s - np.swapaxes(s, 0, 1)) <= tol * np.maximum(scale, 1e-300)))
+
+
+def is_uniform(t0: float, tg: np.ndarray) -> bool:
+    if tg.size < 2:
         return False
-    a = matrix[:, :n, :n]
-    s = a / inv[:, None, :]
-    scale = np.abs(s).max(axis=(1, 2), keepdims=True)
-    return bool(np.all(np.abs(s - np.swapaxes(s, 1, 2)) <= tol * np.maximum(scale, 1e-300)))
+    d = np.diff(np.concatenate([[t0], tg]))
+    return bool(np.all(np.abs(d - d[0]) <= 1e-12 * max(1.0, abs(float(tg[-1])))))
 
 
 @nb.njit(cache=True)
@@ -98,96 +109,239 @@ def _phi2h2(lam: float, h: float) -> float:
     return h * h * (math.expm1(z) - z) / (z * z)
 
 
+@nb.njit(cache=True)
+def _modes(n, kk, t0, h_seg, tg, uniform, lam, w0, beta, coef, const, active, pw):  # noqa: ANN001, ANN202
+    """w_k(t_j) = coef_k * pw[k, j] + const_k for every active mode (stride-8 power recurrence)."""
+    for k in range(n):
+        active[k] = w0[k] != 0.0 or beta[k] != 0.0
+        if not active[k] or kk == 0:
+            continue
+        lk = lam[k]
+        if beta[k] == 0.0 or abs(lk) * h_seg > 1e-2:
+            c = beta[k] / lk if beta[k] != 0.0 else 0.0
+            coef[k] = w0[k] + c
+            const[k] = -c
+            if uniform:
+                m8 = min(8, kk)
+                for j in range(m8):
+                    pw[k, j] = math.exp(lk * (tg[j] - t0))
+                e8 = math.exp(lk * 8.0 * (tg[0] - t0))
+                for j in range(8, kk):
+                    pw[k, j] = pw[k, j - 8] * e8
+            else:
+                for j in range(kk):
+                    pw[k, j] = math.exp(lk * (tg[j] - t0))
+        else:  # slow mode driven by an input: exact step-by-step recurrence (no cancellation)
+            coef[k] = 1.0
+            const[k] = 0.0
+            w = w0[k]
+            tp = t0
+            for j in range(kk):
+                hh = tg[j] - tp
+                w = math.exp(lk * hh) * w + beta[k] * _phi1h(lk, hh)
+                pw[k, j] = w
+                tp = tg[j]
+
+
+@nb.njit(cache=True)
+def _grid_full(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, gi, active, pw, row,  # noqa: ANN001, ANN202
+               cmax, tmax, curves, out_row, j0):
+    """Every grid value of every compartment (curves written in place), then the running maximum."""
+    _modes(n, kk, t0, h_seg, tg, uniform, lam, w0, beta, coef, const, active, pw)
+    for i in range(n):
+        cst = 0.0
+        for k in range(n):
+            if active[k]:
+                gi[k] = sq[i] * u[i, k] * coef[k]
+                cst += sq[i] * u[i, k] * const[k]
+            else:
+                gi[k] = 0.0
+        r = out_row[i]
+        dst = curves[p, r, j0:j0 + kk] if r >= 0 else row[:kk]
+        for j in range(kk):
+            dst[j] = cst
+        for k in range(n):
+            g = gi[k]
+            if g != 0.0:
+                pk = pw[k]
+                for j in range(kk):
+                    dst[j] += g * pk[j]
+        best = cmax[p, i]
+        jb = -1
+        for j in range(kk):
+            if dst[j] > best:
+                best = dst[j]
+                jb = j
+        if jb >= 0:
+            cmax[p, i] = best
+            tmax[p, i] = tg[jb]
+
+
+@nb.njit(cache=True)
+def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, active, pw, row,  # noqa: ANN001, ANN202
+                 cmax, tmax):
+    """Running maximum on the grid without curves: march the modes point by point and stop a compartment as
+    soon as the bound ``const + sum_k |g_k| e^(lam_k tau)`` (non-increasing: every lam_k <= 0, and monotone in
+    floating point too) cannot beat its maximum so far. Same maxima and first arg-maxima as the full scan."""
+    prunable = True
+    for k in range(n):
+        active[k] = w0[k] != 0.0 or beta[k] != 0.0
+        if active[k] and (lam[k] > 0.0 or (beta[k] != 0.0 and abs(lam[k]) * h_seg <= 1e-2)):
+            prunable = False
+    if not prunable or not uniform:
+        _modes(n, kk, t0, h_seg, tg, uniform, lam, w0, beta, coef, const, active, pw)
+        for i in range(n):
+            cst = 0.0
+            for j in range(kk):
+                row[j] = 0.0
+            for k in range(n):
+                if active[k]:
+                    g = sq[i] * u[i, k] * coef[k]
+                    cst += sq[i] * u[i, k] * const[k]
+                    for j in range(kk):
+                        row[j] += g * pw[k, j]
+            best = cmax[p, i]
+            jb = -1
+            for j in range(kk):
+                v = row[j] + cst
+                if v > best:
+                    best = v
+                    jb = j
+            if jb >= 0:
+                cmax[p, i] = best
+                tmax[p, i] = tg[jb]
+        return
+    nn = 0
+    ea = np.empty(n)
+    cur = np.empty(n)
+    idx = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        if active[k]:
+            c = beta[k] / lam[k] if beta[k] != 0.0 else 0.0
+            idx[nn] = k
+            coef[nn] = w0[k] + c
+            const[nn] = -c
+            ea[nn] = math.exp(lam[k] * (tg[0] - t0))
+            cur[nn] = 1.0
+            nn += 1
+    g = np.empty((n, n))
+    ga = np.empty((n, n))
+    cst = np.empty(n)
+    live = np.empty(n, dtype=np.bool_)
+    nlive = 0
+    for i in range(n):
+        c0 = 0.0
+        for q in range(nn):
+            k = idx[q]
+            g[i, q] = sq[i] * u[i, k] * coef[q]
+            ga[i, q] = abs(g[i, q])
+            c0 += sq[i] * u[i, k] * const[q]
+        cst[i] = c0
+        live[i] = True
+        nlive += 1
+    for j in range(kk):
+        for q in range(nn):
+            cur[q] *= ea[q]
+        for i in range(n):
+            if not live[i]:
+                continue
+            v = cst[i]
+            bnd = cst[i]
+            for q in range(nn):
+                v += g[i, q] * cur[q]
+                bnd += ga[i, q] * cur[q]
+            if v > cmax[p, i]:
+                cmax[p, i] = v
+                tmax[p, i] = tg[j]
+            if bnd <= cmax[p, i]:
+                live[i] = False
+                nlive -= 1
+        if nlive == 0:
+            break
+
+
 @nb.njit(parallel=True, cache=True)
 def linear_segment(
-    amat: np.ndarray,  # (N, size, size) assembled matrices
-    b: np.ndarray,  # (N, size) constant inputs
-    inv: np.ndarray,  # (N, n) 1 / (V kp)
+    amat: np.ndarray,  # (size, n, N) assembled compartment columns
+    b: np.ndarray,  # (size, N) constant inputs
+    inv: np.ndarray,  # (n, N) 1 / (V kp)
     x: np.ndarray,  # (N, size) state at t0, overwritten with the state at t1
     t0: float,
     t1: float,
     tg: np.ndarray,  # (K,) output times in (t0, t1]
+    uniform: bool,  # tg[j] = t0 + (j + 1) h
     cmax: np.ndarray,  # (N, n) running maximum concentration (updated)
     tmax: np.ndarray,  # (N, n)
-    curves: np.ndarray,  # (N, R, T) concentrations on the whole grid, written at [:, :, j0 + j]
-    out_idx: np.ndarray,  # (R,) compartment of each curve row
+    curves: np.ndarray,  # (N, R, T) concentrations on the whole grid, written at [:, r, j0 + j]
+    out_row: np.ndarray,  # (n,) curve row of each compartment, -1 if none
     j0: int,
     write: bool,
+    ok: np.ndarray,  # (N,) set False for a patient whose block is not in symmetric form (not solved)
 ) -> None:
-    npat = x.shape[0]
-    n = inv.shape[1]
-    size = x.shape[1]
+    size, n, npat = amat.shape
     kk = tg.size
     h_seg = t1 - t0
-    nr = out_idx.size
-    for p in nb.prange(npat):
+    nblocks = (npat + BLOCK - 1) // BLOCK
+    for blk in nb.prange(nblocks):
         sq = np.empty(n)
-        for i in range(n):
-            sq[i] = math.sqrt(inv[p, i])
         a = np.empty((n, n))
-        for i in range(n):
-            for j in range(n):
-                a[i, j] = 0.5 * (amat[p, i, j] * sq[i] / sq[j] + amat[p, j, i] * sq[j] / sq[i])
         lam = np.empty(n)
         u = np.empty((n, n))
-        jacobi_eigh(a, lam, u)
-        w0 = np.zeros(n)
-        beta = np.zeros(n)
-        for k in range(n):
-            for i in range(n):
-                w0[k] += u[i, k] * sq[i] * x[p, i]
-                beta[k] += u[i, k] * sq[i] * b[p, i]
-        g = np.empty((n, n))  # concentration_i = sum_k g[i, k] w_k
-        for i in range(n):
-            for k in range(n):
-                g[i, k] = sq[i] * u[i, k]
-        # output grid: mode recurrence
-        w = w0.copy()
-        e = np.empty(n)
-        f = np.empty(n)
-        h_cached = -1.0
-        t_prev = t0
-        for j in range(kk):
-            h = tg[j] - t_prev
-            if h != h_cached:
-                for k in range(n):
-                    e[k] = math.exp(lam[k] * h)
-                    f[k] = beta[k] * _phi1h(lam[k], h)
-                h_cached = h
-            for k in range(n):
-                w[k] = e[k] * w[k] + f[k]
-            for i in range(n):
-                c = 0.0
-                for k in range(n):
-                    c += g[i, k] * w[k]
-                if c > cmax[p, i]:
-                    cmax[p, i] = c
-                    tmax[p, i] = tg[j]
-            if write:
-                for r in range(nr):
-                    i = out_idx[r]
-                    c = 0.0
-                    for k in range(n):
-                        c += g[i, k] * w[k]
-                    curves[p, r, j0 + j] = c
-            t_prev = tg[j]
-        # end of segment, directly from t0 (independent of the output grid)
+        w0 = np.empty(n)
+        beta = np.empty(n)
+        coef = np.empty(n)
+        const = np.empty(n)
+        gi = np.empty(n)
+        active = np.empty(n, dtype=np.bool_)
+        pw = np.empty((n, max(kk, 1)))
+        row = np.empty(max(kk, 1))
         wend = np.empty(n)
         wint = np.empty(n)
-        for k in range(n):
-            wend[k] = math.exp(lam[k] * h_seg) * w0[k] + beta[k] * _phi1h(lam[k], h_seg)
-            wint[k] = w0[k] * _phi1h(lam[k], h_seg) + beta[k] * _phi2h2(lam[k], h_seg)
-        xint = np.zeros(n)
-        for i in range(n):
-            s_end = 0.0
-            s_int = 0.0
-            for k in range(n):
-                s_end += u[i, k] * wend[k]
-                s_int += u[i, k] * wint[k]
-            x[p, i] = s_end / sq[i]
-            xint[i] = s_int / sq[i]
-        for r in range(n, size):
-            acc = b[p, r] * h_seg
+        xint = np.empty(n)
+        for p in range(blk * BLOCK, min(npat, (blk + 1) * BLOCK)):
             for i in range(n):
-                acc += amat[p, r, i] * xint[i]
-            x[p, r] += acc
+                sq[i] = math.sqrt(inv[i, p])
+            scale = 0.0
+            asym = 0.0
+            for i in range(n):
+                for j in range(n):
+                    sij = amat[i, j, p] / inv[j, p]
+                    sji = amat[j, i, p] / inv[i, p]
+                    scale = max(scale, abs(sij))
+                    asym = max(asym, abs(sij - sji))
+                    a[i, j] = 0.5 * (amat[i, j, p] * sq[i] / sq[j] + amat[j, i, p] * sq[j] / sq[i])
+            if not asym <= 1e-12 * scale:
+                ok[p] = False
+                continue
+            jacobi_eigh(a, lam, u)
+            for k in range(n):
+                s0 = 0.0
+                s1 = 0.0
+                for i in range(n):
+                    s0 += u[i, k] * sq[i] * x[p, i]
+                    s1 += u[i, k] * sq[i] * b[i, p]
+                w0[k] = s0
+                beta[k] = s1
+            if write:
+                _grid_full(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, gi, active, pw, row,
+                           cmax, tmax, curves, out_row, j0)
+            else:
+                _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, active, pw, row,
+                             cmax, tmax)
+            # end of segment, directly from t0 (independent of the output grid)
+            for k in range(n):
+                wend[k] = math.exp(lam[k] * h_seg) * w0[k] + beta[k] * _phi1h(lam[k], h_seg)
+                wint[k] = w0[k] * _phi1h(lam[k], h_seg) + beta[k] * _phi2h2(lam[k], h_seg)
+            for i in range(n):
+                s_end = 0.0
+                s_int = 0.0
+                for k in range(n):
+                    s_end += u[i, k] * wend[k]
+                    s_int += u[i, k] * wint[k]
+                x[p, i] = s_end / sq[i]
+                xint[i] = s_int / sq[i]
+            for r in range(n, size):
+                acc = b[r, p] * h_seg
+                for i in range(n):
+                    acc += amat[r, i, p] * xint[i]
+                x[p, r] += acc

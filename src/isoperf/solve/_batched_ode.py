@@ -41,28 +41,28 @@ _E = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525,
 @nb.njit(cache=True, inline="always")
 def _rhs(p, xc, amat, b, sat_state, sat_sink, vmax, km, sinv, n, kout, flux):  # noqa: ANN001, ANN202
     for i in range(n):
-        acc = b[p, i]
+        acc = b[i, p]
         for j in range(n):
-            acc += amat[p, i, j] * xc[j]
+            acc += amat[i, j, p] * xc[j]
         kout[i] = acc
     for s in range(sat_state.size):
         i = sat_state[s]
-        c = sinv[p, s] * xc[i]
-        r = vmax[p, s] * c / (km[p, s] + c)
+        c = sinv[s, p] * xc[i]
+        r = vmax[s, p] * c / (km[s, p] + c)
         kout[i] -= r
         flux[s] = r
 
 
 @nb.njit(parallel=True, cache=True)
 def nonlinear_segment(
-    amat: np.ndarray, b: np.ndarray, inv: np.ndarray,
-    sat_state: np.ndarray, sat_sink: np.ndarray, vmax: np.ndarray, km: np.ndarray, sinv: np.ndarray,
+    amat: np.ndarray, b: np.ndarray, inv: np.ndarray,  # (size, n, N), (size, N), (n, N)
+    sat_state: np.ndarray, sat_sink: np.ndarray, vmax: np.ndarray, km: np.ndarray, sinv: np.ndarray,  # (S, N)
     x: np.ndarray, t0: float, t1: float, tg: np.ndarray,
     cmax: np.ndarray, tmax: np.ndarray, curves: np.ndarray, out_idx: np.ndarray, j0: int, write: bool,
     rtol: float, atol: np.ndarray, h_min: float, ok: np.ndarray,
 ) -> None:
     npat = x.shape[0]
-    n = inv.shape[1]
+    n = inv.shape[0]
     size = x.shape[1]
     m = size - n
     ns = sat_state.size
@@ -126,11 +126,11 @@ def nonlinear_segment(
             # non-compartment rows: the same quadrature of their (linear + saturable) derivatives
             for r in range(m):
                 row = n + r
-                acc = b[p, row]
+                acc = b[row, p]
                 eacc = 0.0
                 for i in range(n):
-                    acc += amat[p, row, i] * xb[i]
-                    eacc += amat[p, row, i] * xe[i]
+                    acc += amat[row, i, p] * xb[i]
+                    eacc += amat[row, i, p] * xe[i]
                 for s in range(ns):
                     if sat_sink[s] == row:
                         fb = 0.0
@@ -155,13 +155,13 @@ def nonlinear_segment(
                     x[p, n + r] = nc_new[r]
                 if land and jn < kk and t == tg[jn]:
                     for i in range(n):
-                        c = inv[p, i] * xc[i]
+                        c = inv[i, p] * xc[i]
                         if c > cmax[p, i]:
                             cmax[p, i] = c
                             tmax[p, i] = t
                     if write:
                         for r in range(nr):
-                            curves[p, r, j0 + jn] = inv[p, out_idx[r]] * xc[out_idx[r]]
+                            curves[p, r, j0 + jn] = inv[out_idx[r], p] * xc[out_idx[r]]
                     jn += 1
                 fac = 5.0 if err == 0.0 else min(5.0, 0.9 * err ** -0.2)
                 if not land or hs >= h:
