@@ -45,7 +45,7 @@ def is_uniform(t0: float, tg: np.ndarray) -> bool:
     return bool(np.all(np.abs(d - d[0]) <= 1e-12 * max(1.0, abs(float(tg[-1])))))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def jacobi_eigh(a: np.ndarray, lam: np.ndarray, v: np.ndarray) -> None:
     """Eigen-decomposition of the symmetric ``a`` (overwritten) by cyclic Jacobi: ``a = v diag(lam) v^T``."""
     n = a.shape[0]
@@ -72,16 +72,19 @@ def jacobi_eigh(a: np.ndarray, lam: np.ndarray, v: np.ndarray) -> None:
                     t = -t
                 c = 1.0 / math.sqrt(t * t + 1.0)
                 s = t * c
+                # symmetric update (Numerical Recipes, sec. 11.1): only the entries the rotation changes
+                a[p, p] -= t * apq
+                a[q, q] += t * apq
+                a[p, q] = 0.0
+                a[q, p] = 0.0
                 for k in range(n):
-                    akp = a[k, p]
-                    akq = a[k, q]
-                    a[k, p] = c * akp - s * akq
-                    a[k, q] = s * akp + c * akq
-                for k in range(n):
-                    apk = a[p, k]
-                    aqk = a[q, k]
-                    a[p, k] = c * apk - s * aqk
-                    a[q, k] = s * apk + c * aqk
+                    if k != p and k != q:
+                        akp = a[k, p]
+                        akq = a[k, q]
+                        a[k, p] = c * akp - s * akq
+                        a[p, k] = a[k, p]
+                        a[k, q] = s * akp + c * akq
+                        a[q, k] = a[k, q]
                 for k in range(n):
                     vkp = v[k, p]
                     vkq = v[k, q]
@@ -91,7 +94,7 @@ def jacobi_eigh(a: np.ndarray, lam: np.ndarray, v: np.ndarray) -> None:
         lam[i] = a[i, i]
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def _phi1h(lam: float, h: float) -> float:
     """h * (e^(lam h) - 1) / (lam h), exact for lam -> 0."""
     z = lam * h
@@ -100,7 +103,7 @@ def _phi1h(lam: float, h: float) -> float:
     return math.expm1(z) / lam
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def _phi2h2(lam: float, h: float) -> float:
     """h^2 * (e^z - 1 - z) / z^2 with z = lam h (series for small |z|)."""
     z = lam * h
@@ -109,7 +112,7 @@ def _phi2h2(lam: float, h: float) -> float:
     return h * h * (math.expm1(z) - z) / (z * z)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def _modes(n, kk, t0, h_seg, tg, uniform, lam, w0, beta, coef, const, active, pw):  # noqa: ANN001, ANN202
     """w_k(t_j) = coef_k * pw[k, j] + const_k for every active mode (stride-8 power recurrence)."""
     for k in range(n):
@@ -143,7 +146,7 @@ def _modes(n, kk, t0, h_seg, tg, uniform, lam, w0, beta, coef, const, active, pw
                 tp = tg[j]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def _grid_full(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, gi, active, pw, row,  # noqa: ANN001, ANN202
                cmax, tmax, curves, out_row, j0):
     """Every grid value of every compartment (curves written in place), then the running maximum."""
@@ -166,18 +169,25 @@ def _grid_full(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, con
                 pk = pw[k]
                 for j in range(kk):
                     dst[j] += g * pk[j]
-        best = cmax[p, i]
-        jb = -1
-        for j in range(kk):
-            if dst[j] > best:
-                best = dst[j]
-                jb = j
-        if jb >= 0:
-            cmax[p, i] = best
-            tmax[p, i] = tg[jb]
+        m = _maxval(dst, kk)
+        if m > cmax[p, i]:  # first grid point reaching the maximum, as argmax
+            for j in range(kk):
+                if dst[j] == m:
+                    cmax[p, i] = m
+                    tmax[p, i] = tg[j]
+                    break
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _maxval(v, kk):  # noqa: ANN001, ANN202
+    """Maximum of v[:kk] (vectorised reduction; the max is exact whatever the order)."""
+    m = -np.inf
+    for j in range(kk):
+        m = max(m, v[j])
+    return m
+
+
+@nb.njit(cache=True, error_model="numpy")
 def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, active, pw, row,  # noqa: ANN001, ANN202
                  cmax, tmax):
     """Running maximum on the grid without curves: march the modes point by point and stop a compartment as
@@ -260,7 +270,7 @@ def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, c
             break
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, cache=True, error_model="numpy")
 def linear_segment(
     amat: np.ndarray,  # (size, n, N) assembled compartment columns
     b: np.ndarray,  # (size, N) constant inputs

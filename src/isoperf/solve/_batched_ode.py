@@ -38,22 +38,23 @@ _B = np.array([35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0])
 _E = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
 
 
-@nb.njit(cache=True, inline="always")
-def _rhs(p, xc, amat, b, sat_state, sat_sink, vmax, km, sinv, n, kout, flux):  # noqa: ANN001, ANN202
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _rhs(xc, a, b, sat_state, vmax, km, sinv, n, kout, flux):  # noqa: ANN001, ANN202
+    """Compartment derivatives of one patient (local, contiguous copies of its matrix and parameters)."""
     for i in range(n):
-        acc = b[i, p]
+        acc = b[i]
         for j in range(n):
-            acc += amat[i, j, p] * xc[j]
+            acc += a[i, j] * xc[j]
         kout[i] = acc
     for s in range(sat_state.size):
         i = sat_state[s]
-        c = sinv[s, p] * xc[i]
-        r = vmax[s, p] * c / (km[s, p] + c)
+        c = sinv[s] * xc[i]
+        r = vmax[s] * c / (km[s] + c)
         kout[i] -= r
         flux[s] = r
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, cache=True, error_model="numpy")
 def nonlinear_segment(
     amat: np.ndarray, b: np.ndarray, inv: np.ndarray,  # (size, n, N), (size, N), (n, N)
     sat_state: np.ndarray, sat_sink: np.ndarray, vmax: np.ndarray, km: np.ndarray, sinv: np.ndarray,  # (S, N)
@@ -77,10 +78,30 @@ def nonlinear_segment(
         xe = np.empty(n)
         esum = np.empty(n)
         nc_new = np.empty(m)
+        # this patient's numbers, copied once into contiguous scratch (the batch layout is patient-last)
+        a = np.empty((n, n))
+        bl = np.empty(n)
+        rl = np.empty((m, n))
+        bnc = np.empty(m)
+        vm = np.empty(max(ns, 1))
+        kml = np.empty(max(ns, 1))
+        sil = np.empty(max(ns, 1))
+        for i in range(n):
+            bl[i] = b[i, p]
+            for j in range(n):
+                a[i, j] = amat[i, j, p]
+        for r in range(m):
+            bnc[r] = b[n + r, p]
+            for j in range(n):
+                rl[r, j] = amat[n + r, j, p]
+        for q in range(ns):
+            vm[q] = vmax[q, p]
+            kml[q] = km[q, p]
+            sil[q] = sinv[q, p]
         for i in range(n):
             xc[i] = x[p, i]
         t = t0
-        _rhs(p, xc, amat, b, sat_state, sat_sink, vmax, km, sinv, n, ks[0], fl[0])
+        _rhs(xc, a, bl, sat_state, vm, kml, sil, n, ks[0], fl[0])
         d0 = 0.0
         d1 = 0.0
         for i in range(n):
@@ -108,7 +129,7 @@ def nonlinear_segment(
                     for q in range(st):
                         acc += hs * _A[st, q] * ks[q, i]
                     xst[st, i] = acc
-                _rhs(p, xst[st], amat, b, sat_state, sat_sink, vmax, km, sinv, n, ks[st], fl[st])
+                _rhs(xst[st], a, bl, sat_state, vm, kml, sil, n, ks[st], fl[st])
             err = 0.0
             for i in range(n):
                 es = 0.0
@@ -126,11 +147,11 @@ def nonlinear_segment(
             # non-compartment rows: the same quadrature of their (linear + saturable) derivatives
             for r in range(m):
                 row = n + r
-                acc = b[row, p]
+                acc = bnc[r]
                 eacc = 0.0
                 for i in range(n):
-                    acc += amat[row, i, p] * xb[i]
-                    eacc += amat[row, i, p] * xe[i]
+                    acc += rl[r, i] * xb[i]
+                    eacc += rl[r, i] * xe[i]
                 for s in range(ns):
                     if sat_sink[s] == row:
                         fb = 0.0
