@@ -11,6 +11,7 @@ from isoperf._units import parse_quantity
 from isoperf.drugs import Drug, get_drug, list_drugs
 from isoperf.inputs import ProtocolSpec, load_protocol
 from isoperf.patient import Patient
+from isoperf.population import simulate_population
 from isoperf.procedures import Plan, build_plan
 from isoperf.result import DISCLAIMER, Result
 
@@ -33,4 +34,5 @@ __all__ = [
     "load_protocol",
     "parse_quantity",
     "simulate",
+    "simulate_population",
 ]
