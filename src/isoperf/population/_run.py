@@ -18,8 +18,6 @@ from isoperf.population._assemble import batched_assemble
 from isoperf.population._batch import column, unstack_model
 from isoperf.result._result import REPORTED, drug_metrics
 from isoperf.solve import MASS_BALANCE_TOL, run
-from isoperf.solve._batched_exact import is_uniform, linear_segment
-from isoperf.solve._batched_ode import nonlinear_segment
 
 RTOL = 1e-10  # as the single-patient engine
 ATOL_REL = 1e-13
@@ -80,6 +78,9 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
 
     ``curves``: optional preallocated (n, 4, len(grid)) array for the concentrations of circuit, liver,
     tumour and systemic. ``work``: scratch arrays kept between chunks (avoids writing fresh memory pages)."""
+    from isoperf.solve._batched_exact import is_uniform, linear_segment  # numba: imported on first use
+    from isoperf.solve._batched_ode import nonlinear_segment
+
     layout = StateLayout(model)
     nc = layout.n
     rows = [layout.comp[c] for c in REPORTED]
