@@ -162,22 +162,29 @@ def roadrunner_module(allow_install: bool) -> object | None:
         return None
 
 
-def run_roadrunner(rr_mod: object, z: np.ndarray, variant: str) -> tuple[float, np.ndarray]:
-    from reference_sbml import sbml
+class RoadRunnerRunner:
+    """One RoadRunner instance, reused: per patient ``resetAll`` (parameters back to typical), set the six
+    varied parameters, simulate 0..1440 min on 1441 points."""
 
-    rr = rr_mod.RoadRunner(sbml(variant))  # type: ignore[attr-defined]
-    rr.integrator.relative_tolerance = 1e-8
-    rr.integrator.absolute_tolerance = 1e-10
-    rr.timeCourseSelections = ["time", "A_circ", "A_liv", "A_tum", "A_sys", "AUC_tum", "AUC_sys"]
-    aucs = []
-    t0 = time.perf_counter()
-    for row in z:
-        rr.resetAll()
-        for k, c in enumerate(COLUMNS):
-            rr[c] = rr[c] * math.exp(OMEGA * row[k])
-        res = rr.simulate(0, 1440, 1441)
-        aucs.append((res[-1, 5], res[-1, 6]))
-    return time.perf_counter() - t0, np.array(aucs)
+    def __init__(self, rr_mod: object, variant: str) -> None:
+        from reference_sbml import sbml
+
+        self.rr = rr_mod.RoadRunner(sbml(variant))  # type: ignore[attr-defined]
+        self.rr.integrator.relative_tolerance = 1e-8
+        self.rr.integrator.absolute_tolerance = 1e-10
+        self.rr.timeCourseSelections = ["time", "A_circ", "A_liv", "A_tum", "A_sys", "AUC_tum", "AUC_sys"]
+
+    def run(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        rr = self.rr
+        aucs = []
+        t0 = time.perf_counter()
+        for row in z:
+            rr.resetAll()
+            for k, c in enumerate(COLUMNS):
+                rr[c] = rr[c] * math.exp(OMEGA * row[k])
+            res = rr.simulate(0, 1440, 1441)
+            aucs.append((res[-1, 5], res[-1, 6]))
+        return time.perf_counter() - t0, np.array(aucs)
 
 
 # --- driver ---------------------------------------------------------------------------------------
@@ -197,43 +204,57 @@ def _median_time(fn, reps: int) -> tuple[float, object]:  # noqa: ANN001
 
 
 def bench_variant(variant: str, cfg: dict, rr_mod: object | None, log) -> dict:  # noqa: ANN001
+    """Interleaved repetitions (isoperf curves, isoperf metrics, scipy, roadrunner), so that every engine sees
+    the same machine load; medians of patients/s and of the per-repetition ratios are reported."""
     n_iso = cfg["n_iso_A"] if variant == "A" else cfg["n_iso_B"]
     z = population(max(n_iso, cfg["n_scipy"], cfg["n_rr"]))
     runner = IsoperfRunner(variant, cfg["chunk"])
     t0 = time.perf_counter()
-    runner.run(z[:64], curves=True)  # compile / load the numba kernels
+    runner.run(z[:64], curves=True)  # compile (first run ever) or load the cached numba kernels
+    runner.run(z[:64], curves=False)
     compile_s = time.perf_counter() - t0
-    k = cfg["n_check"]
-    t_curves, auc_iso = _median_time(lambda: runner.run(z[:n_iso], curves=True, keep_auc=k), cfg["reps"])
-    t_metrics, _ = _median_time(lambda: runner.run(z[:n_iso], curves=False), cfg["reps"])
-    log(f"variant {variant}: isoperf {n_iso} patients: curves {t_curves:.3f} s, metrics {t_metrics:.3f} s")
     run_scipy(z[:2], variant)  # imports and first-call costs out of the timed region
-    t_sp, auc_sp = run_scipy(z[: cfg["n_scipy"]], variant)
-    log(f"variant {variant}: scipy LSODA {cfg['n_scipy']} patients: {t_sp:.3f} s")
-    out = {
-        "isoperf": {"patients": n_iso, "patients_per_s": n_iso / t_curves, "patients_per_s_curves": n_iso / t_curves,
-                    "patients_per_s_metrics_only": n_iso / t_metrics, "numba_load_or_compile_s": compile_s},
-        "scipy_lsoda": {"patients": cfg["n_scipy"], "patients_per_s": cfg["n_scipy"] / t_sp},
+    rr = None
+    if rr_mod is not None:
+        rr = RoadRunnerRunner(rr_mod, variant)
+        rr.run(z[:2])
+    k = cfg["n_check"]
+    rates: dict[str, list[float]] = {"curves": [], "metrics": [], "scipy": [], "rr": []}
+    auc_iso = auc_sp = auc_rr = None
+    for rep in range(cfg["reps"]):
+        dt, auc_iso = runner.run(z[:n_iso], curves=True, keep_auc=k)
+        rates["curves"].append(n_iso / dt)
+        dt, _ = runner.run(z[:n_iso], curves=False)
+        rates["metrics"].append(n_iso / dt)
+        dt, auc_sp = run_scipy(z[: cfg["n_scipy"]], variant)
+        rates["scipy"].append(cfg["n_scipy"] / dt)
+        if rr is not None:
+            dt, auc_rr = rr.run(z[: cfg["n_rr"]])
+            rates["rr"].append(cfg["n_rr"] / dt)
+        log(f"variant {variant} rep {rep}: " + ", ".join(f"{e} {v[-1]:,.0f}/s" for e, v in rates.items() if v))
+    med = {e: float(np.median(v)) for e, v in rates.items() if v}
+
+    def ratio(a: str, b: str) -> float:
+        return float(np.median(np.array(rates[a]) / np.array(rates[b])))
+
+    out: dict = {
+        "isoperf": {"patients": n_iso, "patients_per_s": med["curves"], "patients_per_s_curves": med["curves"],
+                    "patients_per_s_metrics_only": med["metrics"], "numba_load_or_compile_s": compile_s},
+        "scipy_lsoda": {"patients": cfg["n_scipy"], "patients_per_s": med["scipy"]},
     }
     agree = {"isoperf_vs_scipy_lsoda": _rel(auc_iso, auc_sp)}
-    if rr_mod is not None:
-        run_roadrunner(rr_mod, z[:2], variant)
-        t_rr, auc_rr = run_roadrunner(rr_mod, z[: cfg["n_rr"]], variant)
-        log(f"variant {variant}: roadrunner {cfg['n_rr']} patients: {t_rr:.3f} s")
-        out["roadrunner"] = {"patients": cfg["n_rr"], "patients_per_s": cfg["n_rr"] / t_rr,
+    ratios = {"isoperf_curves_vs_scipy_lsoda": ratio("curves", "scipy"),
+              "isoperf_metrics_only_vs_scipy_lsoda": ratio("metrics", "scipy")}
+    if rr is not None:
+        out["roadrunner"] = {"patients": cfg["n_rr"], "patients_per_s": med["rr"],
                              "version": getattr(rr_mod, "__version__", "?")}
         agree["isoperf_vs_roadrunner"] = _rel(auc_iso, auc_rr)
         agree["roadrunner_vs_scipy_lsoda"] = _rel(auc_rr, auc_sp)
+        ratios.update({"isoperf_curves_vs_roadrunner": ratio("curves", "rr"),
+                       "isoperf_metrics_only_vs_roadrunner": ratio("metrics", "rr"),
+                       "roadrunner_vs_scipy_lsoda": ratio("rr", "scipy")})
     else:
         out["roadrunner"] = {"skipped": "libroadrunner is not installed and could not be installed"}
-    sp = out["scipy_lsoda"]["patients_per_s"]
-    ratios = {"isoperf_curves_vs_scipy_lsoda": out["isoperf"]["patients_per_s_curves"] / sp,
-              "isoperf_metrics_only_vs_scipy_lsoda": out["isoperf"]["patients_per_s_metrics_only"] / sp}
-    if "patients_per_s" in out["roadrunner"]:
-        rr = out["roadrunner"]["patients_per_s"]
-        ratios["isoperf_curves_vs_roadrunner"] = out["isoperf"]["patients_per_s_curves"] / rr
-        ratios["isoperf_metrics_only_vs_roadrunner"] = out["isoperf"]["patients_per_s_metrics_only"] / rr
-        ratios["roadrunner_vs_scipy_lsoda"] = rr / sp
     out["ratios"] = ratios
     out["auc_max_relative_difference"] = agree
     out["agree_1e-4"] = bool(all(v < 1e-4 for v in agree.values()))
@@ -304,9 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         res = million(args.n or 1_000_000, 8192, log)
         print(json.dumps({"million_metrics_only": res, "machine": machine()}, indent=1))
         return 0
-    cfg = ({"n_iso_A": 100_000, "n_iso_B": 3_000, "n_scipy": 15, "n_rr": 60, "n_check": 15, "reps": 1,
+    cfg = ({"n_iso_A": 100_000, "n_iso_B": 2_000, "n_scipy": 12, "n_rr": 40, "n_check": 12, "reps": 1,
             "chunk": 4096} if args.quick else
-           {"n_iso_A": 500_000, "n_iso_B": 30_000, "n_scipy": 100, "n_rr": 500, "n_check": 100, "reps": 3,
+           {"n_iso_A": 500_000, "n_iso_B": 20_000, "n_scipy": 60, "n_rr": 300, "n_check": 60, "reps": 3,
             "chunk": 4096})
     rr_mod = None if args.no_roadrunner else roadrunner_module(allow_install=True)
     if rr_mod is None and not args.no_roadrunner:

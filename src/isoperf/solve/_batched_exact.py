@@ -125,12 +125,7 @@ def _modes(n, kk, t0, h_seg, tg, uniform, lam, w0, beta, coef, const, active, pw
             coef[k] = w0[k] + c
             const[k] = -c
             if uniform:
-                m8 = min(8, kk)
-                for j in range(m8):
-                    pw[k, j] = math.exp(lk * (tg[j] - t0))
-                e8 = math.exp(lk * 8.0 * (tg[0] - t0))
-                for j in range(8, kk):
-                    pw[k, j] = pw[k, j - 8] * e8
+                _powers(pw[k], lk, tg[0] - t0, kk)
             else:
                 for j in range(kk):
                     pw[k, j] = math.exp(lk * (tg[j] - t0))
@@ -161,21 +156,86 @@ def _grid_full(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, con
                 gi[k] = 0.0
         r = out_row[i]
         dst = curves[p, r, j0:j0 + kk] if r >= 0 else row[:kk]
-        for j in range(kk):
-            dst[j] = cst
+        last = -1
         for k in range(n):
-            g = gi[k]
-            if g != 0.0:
-                pk = pw[k]
-                for j in range(kk):
-                    dst[j] += g * pk[j]
-        m = _maxval(dst, kk)
+            if gi[k] != 0.0:
+                last = k
+        if last < 0:
+            for j in range(kk):
+                dst[j] = cst
+            m = cst if kk > 0 else -np.inf
+        else:
+            first = True
+            for k in range(last):
+                if gi[k] != 0.0:
+                    if first:
+                        _axpy_init(dst, gi[k], pw[k], cst, kk)
+                        first = False
+                    else:
+                        _axpy(dst, gi[k], pw[k], kk)
+            if first:
+                m = _axpy_init_max(dst, gi[last], pw[last], cst, kk)
+            else:
+                m = _axpy_max(dst, gi[last], pw[last], kk)
         if m > cmax[p, i]:  # first grid point reaching the maximum, as argmax
             for j in range(kk):
                 if dst[j] == m:
                     cmax[p, i] = m
                     tmax[p, i] = tg[j]
                     break
+
+
+_FM = {"nnan", "ninf", "nsz"}  # no reassociation: every value is computed in the written order
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False, fastmath=_FM)
+def _powers(out, lam, h, kk):  # noqa: ANN001, ANN202
+    """out[j] = e^(lam h (j+1)): eight exact exponentials, then blocks of eight times e^(8 lam h) (SIMD)."""
+    e = np.empty(8)
+    for r in range(8):
+        e[r] = math.exp(lam * h * (r + 1))
+    e8 = e[7]
+    base = 1.0
+    nb8 = kk // 8
+    for b in range(nb8):
+        for r in range(8):
+            out[8 * b + r] = base * e[r]
+        base *= e8
+    for j in range(8 * nb8, kk):
+        out[j] = base * e[j - 8 * nb8]
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False, fastmath=_FM)
+def _axpy_init(dst, g, x, c, kk):  # noqa: ANN001, ANN202
+    for j in range(kk):
+        dst[j] = c + g * x[j]
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False, fastmath=_FM)
+def _axpy(dst, g, x, kk):  # noqa: ANN001, ANN202
+    for j in range(kk):
+        dst[j] += g * x[j]
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _axpy_max(dst, g, x, kk):  # noqa: ANN001, ANN202
+    """dst += g x and its maximum (the max reduction may be reordered: a max is exact in any order)."""
+    m = -np.inf
+    for j in range(kk):
+        v = dst[j] + g * x[j]
+        dst[j] = v
+        m = v if v > m else m
+    return m
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _axpy_init_max(dst, g, x, c, kk):  # noqa: ANN001, ANN202
+    m = -np.inf
+    for j in range(kk):
+        v = c + g * x[j]
+        dst[j] = v
+        m = v if v > m else m
+    return m
 
 
 @nb.njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
