@@ -66,6 +66,7 @@ class IsoperfRunner:
         self.variant = variant
         self.chunk = chunk
         self.buf = np.ones((chunk, 4, self.plan.grid.size))  # pre-filled: no fresh-page writes while timed
+        self.work: dict = {}  # assembly buffers, reused between chunks
         assert np.array_equal(self.plan.grid, GRID)
 
     def run(self, z: np.ndarray, curves: bool, keep_auc: int = 0) -> tuple[float, np.ndarray]:
@@ -80,7 +81,8 @@ class IsoperfRunner:
             sample = self.Sample(np.arange(a, b), {}, factors)
             models, _, _ = self.build_batch(self.plan, sample)
             model = models["reference_drug"]
-            out = self.solve_drug(model, self.plan.grid, b - a, curves=self.buf[: b - a] if curves else None)
+            out = self.solve_drug(model, self.plan.grid, b - a, curves=self.buf[: b - a] if curves else None,
+                                  work=self.work)
             if a < keep_auc:
                 lay = out.layout
                 aucs.append(out.final[:, [lay.auc["tumour"], lay.auc["systemic"]]].copy())
@@ -220,13 +222,20 @@ def bench_variant(variant: str, cfg: dict, rr_mod: object | None, log) -> dict: 
         rr.run(z[:2])
     k = cfg["n_check"]
     rates: dict[str, list[float]] = {"curves": [], "metrics": [], "scipy": [], "rr": []}
+    cpu: dict[str, list[float]] = {"curves": [], "metrics": [], "scipy": []}
     auc_iso = auc_sp = auc_rr = None
     for rep in range(cfg["reps"]):
+        c0 = time.process_time()
         dt, auc_iso = runner.run(z[:n_iso], curves=True, keep_auc=k)
+        cpu["curves"].append((time.process_time() - c0) / n_iso)
         rates["curves"].append(n_iso / dt)
+        c0 = time.process_time()
         dt, _ = runner.run(z[:n_iso], curves=False)
+        cpu["metrics"].append((time.process_time() - c0) / n_iso)
         rates["metrics"].append(n_iso / dt)
+        c0 = time.process_time()
         dt, auc_sp = run_scipy(z[: cfg["n_scipy"]], variant)
+        cpu["scipy"].append((time.process_time() - c0) / cfg["n_scipy"])
         rates["scipy"].append(cfg["n_scipy"] / dt)
         if rr is not None:
             dt, auc_rr = rr.run(z[: cfg["n_rr"]])
@@ -239,12 +248,20 @@ def bench_variant(variant: str, cfg: dict, rr_mod: object | None, log) -> dict: 
 
     out: dict = {
         "isoperf": {"patients": n_iso, "patients_per_s": med["curves"], "patients_per_s_curves": med["curves"],
-                    "patients_per_s_metrics_only": med["metrics"], "numba_load_or_compile_s": compile_s},
-        "scipy_lsoda": {"patients": cfg["n_scipy"], "patients_per_s": med["scipy"]},
+                    "patients_per_s_metrics_only": med["metrics"], "numba_load_or_compile_s": compile_s,
+                    # process CPU time (all threads) per patient: insensitive to other load on the machine
+                    "cpu_us_per_patient_curves": float(np.median(cpu["curves"])) * 1e6,
+                    "cpu_us_per_patient_metrics_only": float(np.median(cpu["metrics"])) * 1e6},
+        "scipy_lsoda": {"patients": cfg["n_scipy"], "patients_per_s": med["scipy"],
+                        "cpu_us_per_patient": float(np.median(cpu["scipy"])) * 1e6},
     }
     agree = {"isoperf_vs_scipy_lsoda": _rel(auc_iso, auc_sp)}
     ratios = {"isoperf_curves_vs_scipy_lsoda": ratio("curves", "scipy"),
-              "isoperf_metrics_only_vs_scipy_lsoda": ratio("metrics", "scipy")}
+              "isoperf_metrics_only_vs_scipy_lsoda": ratio("metrics", "scipy"),
+              # the same ratios in CPU time (isoperf's threads summed; scipy is single-threaded)
+              "cpu_isoperf_curves_vs_scipy_lsoda": float(np.median(np.array(cpu["scipy"]) / np.array(cpu["curves"]))),
+              "cpu_isoperf_metrics_only_vs_scipy_lsoda": float(
+                  np.median(np.array(cpu["scipy"]) / np.array(cpu["metrics"])))}
     if rr is not None:
         out["roadrunner"] = {"patients": cfg["n_rr"], "patients_per_s": med["rr"],
                              "version": getattr(rr_mod, "__version__", "?")}

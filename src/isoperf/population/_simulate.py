@@ -50,7 +50,7 @@ def _metrics_columns(drug: str, o: DrugOutcome) -> dict[str, np.ndarray]:
 
 
 def run_chunk(spec: ProtocolSpec, pop: PopulationSpec, start: int, stop: int, *, curves: bool = False,
-              plan: Plan | None = None, buffers: dict[str, np.ndarray] | None = None,
+              plan: Plan | None = None, buffers: dict[str, Any] | None = None,
               threads: int | None = None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Table rows (and curves) of patients ``start .. stop-1``. Pure function of its arguments."""
     if threads is not None:
@@ -75,13 +75,14 @@ def run_chunk(spec: ProtocolSpec, pop: PopulationSpec, start: int, stop: int, *,
     for drug, model in models.items():
         buf = None
         if curves:
-            buf = buffers.get(drug) if buffers is not None else None
+            buf = buffers.get(drug) if buffers is not None else None  # type: ignore[assignment]
             if buf is None or buf.shape[0] < n or buf.shape[2] != t_count:
                 buf = np.zeros((n, len(REPORTED), t_count))
                 if buffers is not None:
                     buffers[drug] = buf
             buf = buf[:n]
-        o = solve_drug(model, plan.grid, n, curves=buf, index=index)
+        work = buffers.setdefault(f"work:{drug}", {}) if buffers is not None else None  # type: ignore[arg-type]
+        o = solve_drug(model, plan.grid, n, curves=buf, index=index, work=work)  # type: ignore[arg-type]
         cols.update(_metrics_columns(drug, o))
         if curves:
             out_curves[drug] = buf  # type: ignore[assignment]
@@ -200,7 +201,7 @@ def simulate_population(
         results: Iterator[tuple[pd.DataFrame, dict[str, np.ndarray]]] = _dask_results(
             spec, pop, parts, curves, scheduler, workers)
     else:
-        buffers: dict[str, np.ndarray] = {}
+        buffers: dict[str, Any] = {}
         results = (run_chunk(spec, pop, a, b, curves=curves, plan=plan, buffers=buffers) for a, b in parts)
     tables = []
     kept: dict[str, list[np.ndarray]] = {}
