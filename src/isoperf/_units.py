@@ -137,8 +137,20 @@ def _convert(q: pint.Quantity, kind: str, text: object, field: str) -> float:
     try:
         return float(q.to(target).magnitude)
     except pint.DimensionalityError:
-        dim = "dimensionless" if q.dimensionless else str(q.dimensionality)
-        raise InputError(field, f"{text!r} has dimension {dim}", expected) from None
+        raise InputError(field, f"{text!r} is {_describe(q)}", expected) from None
+
+
+def _describe(q: pint.Quantity) -> str:
+    """'a volume (L)', 'a flow (L/min)', ... or the raw dimensionality for anything else."""
+    if q.dimensionless:
+        return "a plain number"
+    for kind, unit in CANONICAL.items():
+        if kind in PER_BODY or not unit or kind in ("age", "length", "body_mass"):
+            continue
+        if q.dimensionality == _UREG.Unit(unit).dimensionality:
+            name = kind.replace("_", " ")
+            return f"{'an' if name[0] in 'aeiou' else 'a'} {name} ({unit})"
+    return f"of dimension {q.dimensionality}"
 
 
 def format_quantity(value: float, kind: str, digits: int = 4) -> str:
