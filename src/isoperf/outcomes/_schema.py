@@ -11,13 +11,17 @@ from dataclasses import dataclass, field
 #: Days per month used whenever a time is derived from dates or given in days: 365.25 / 12.
 DAYS_PER_MONTH: float = 365.25 / 12  # 30.4375
 
-#: Conversion of an input time unit to months.
-TIME_UNITS: dict[str, float] = {
-    "days": 1.0 / DAYS_PER_MONTH,
-    "weeks": 7.0 / DAYS_PER_MONTH,
-    "months": 1.0,
-    "years": 12.0,
-}
+#: Days in one input time unit.
+TIME_UNITS: dict[str, float] = {"days": 1.0, "weeks": 7.0, "months": DAYS_PER_MONTH, "years": 365.25}
+
+
+def to_months(x: float, unit: str) -> float:
+    """Convert a time in ``unit`` to months of 30.4375 days (days / 30.4375, exactly as from dates)."""
+    if unit == "months":
+        return x
+    if unit == "years":
+        return x * 12.0
+    return x * TIME_UNITS[unit] / DAYS_PER_MONTH
 
 #: Window (days after the procedure) within which a death counts as operative mortality.
 OPERATIVE_WINDOW_DAYS: float = 30.0

@@ -17,6 +17,7 @@ from isoperf.outcomes._schema import (
     RESPONSE_CODES,
     TIME_UNITS,
     Mapping,
+    to_months,
 )
 
 _TRUE = {"1", "1.0", "yes", "y", "true", "t"}
@@ -145,7 +146,7 @@ def validate_cohort(
     data.columns = [str(c).strip() for c in data.columns]
     if mapping.time_unit not in TIME_UNITS:
         raise InputError("time_unit", f"unknown unit {mapping.time_unit!r}", f"use one of {', '.join(TIME_UNITS)}")
-    factor = TIME_UNITS[mapping.time_unit]
+    unit = mapping.time_unit
 
     # Dates first: they can provide os_time / os_event.
     for col in DATE_COLUMNS:
@@ -173,7 +174,7 @@ def validate_cohort(
 
     for tcol, ecol in endpoints:
         if tcol in data.columns and not (tcol == "os_time" and derived):
-            data[tcol] = _check_time(data, tcol, factor, problems)
+            data[tcol] = _check_time(data, tcol, unit, problems)
         if ecol in data.columns and not (ecol == "os_event" and derived):
             data[ecol] = _check_codes(data, ecol, mapping, problems, event=True)
     for col in BINARY_COLUMNS:
@@ -248,7 +249,7 @@ def _derive_os(data: pd.DataFrame, problems: list[Problem]) -> bool:
     return True
 
 
-def _check_time(data: pd.DataFrame, col: str, factor: float, problems: list[Problem]) -> pd.Series:
+def _check_time(data: pd.DataFrame, col: str, unit: str, problems: list[Problem]) -> pd.Series:
     out = []
     for row, v in zip(data.index, data[col], strict=True):
         if _is_missing(v):
@@ -268,7 +269,7 @@ def _check_time(data: pd.DataFrame, col: str, factor: float, problems: list[Prob
             problems.append(Problem(row, col, v, "time is negative", "times count from the procedure and are >= 0"))
             out.append(np.nan)
         else:
-            out.append(x * factor)
+            out.append(to_months(x, unit))
     return pd.Series(out, index=data.index, dtype="float64")
 
 
