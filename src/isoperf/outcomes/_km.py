@@ -100,7 +100,8 @@ class KaplanMeier:
 
     def survival_at(self, times: Sequence[float]) -> pd.DataFrame:
         """S(t) with its CI at landmark times (R ``summary(fit, times=)``): the estimate at the last
-        observed time <= t. Beyond the last observed time the estimate is undefined (NaN)."""
+        observed time <= t. Beyond the last observed time the estimate is 0 if the curve reached 0 (limits NaN,
+        as R) and undefined (NaN) otherwise (R's ``extend=TRUE`` would carry the last value forward)."""
         rows = []
         tt = self.table["time"].to_numpy()
         last = tt[-1] if len(tt) else 0.0
@@ -108,7 +109,8 @@ class KaplanMeier:
             k = np.searchsorted(tt, t, side="right") - 1
             n_risk = int((self.fitter.durations >= t).sum())
             if t > last:
-                rows.append((t, n_risk, np.nan, np.nan, np.nan))
+                at_zero = len(tt) > 0 and self.table["surv"].iloc[-1] == 0
+                rows.append((t, n_risk, 0.0 if at_zero else np.nan, np.nan, np.nan))
             elif k < 0:
                 rows.append((t, n_risk, 1.0, np.nan if self.conf_type == "log-log" else 1.0,
                              np.nan if self.conf_type == "log-log" else 1.0))

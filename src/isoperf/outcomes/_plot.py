@@ -94,7 +94,8 @@ def plot_km(
         cens = km.table[km.table["n_censor"] > 0]
         ax.plot(cens["time"], cens["surv"], "|", color=c, markersize=8)
     ax.set_xticks(list(grid.ticks))
-    ax.set_xlim(grid.ticks[0], max(grid.ticks[-1], ax.get_xlim()[1]))
+    span = max(grid.ticks[-1] - grid.ticks[0], 1e-9)
+    ax.set_xlim(grid.ticks[0] - 0.03 * span, max(grid.ticks[-1], ax.get_xlim()[1]) + 0.03 * span)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("Survival probability")
     ax.set_xlabel(time_label)
@@ -112,7 +113,7 @@ def plot_km(
     tab_ax.set_ylim(-0.5, n_rows - 0.5)
     for spine in tab_ax.spines.values():
         spine.set_visible(False)
-    tab_ax.tick_params(axis="y", length=0)
+    tab_ax.tick_params(axis="y", length=0, pad=14)
     for j, (_, vals) in enumerate(table.iterrows()):
         y = n_rows - 1 - j
         for x, v in zip(grid.ticks, vals, strict=True):
