@@ -210,7 +210,8 @@ def validate_cohort(
             if p.row is not None:
                 bad.setdefault(p.row, []).append(f"{p.column}: {p.problem}")
         if bad:
-            excluded = pd.DataFrame({"row": list(bad), "reason": ["; ".join(v) for v in bad.values()]})
+            rows = sorted(bad)
+            excluded = pd.DataFrame({"row": rows, "reason": ["; ".join(bad[r]) for r in rows]})
             data = data.drop(index=list(bad))
         for tcol, ecol in endpoints:
             for c in (tcol, ecol):
