@@ -125,3 +125,19 @@ def test_report_formats(tmp_path: Path) -> None:
 def test_validate_command() -> None:
     res = runner.invoke(app, ["cohort", "validate", str(EX / "founding_synthetic.csv")])
     assert res.exit_code == 0 and "50 patients" in res.stdout
+
+
+def test_stratified_logrank_on_cli_matches_r() -> None:
+    """R: survdiff(Surv(time, status) ~ trt + strata(celltype), data = veteran) -> chisq 0.701743346844319."""
+    res = runner.invoke(app, ["cohort", "analyze", str(DATA / "veteran.csv"), "--time", "time", "--event", "status",
+                              "--group", "trt", "--strata", "celltype", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    lr = json.loads(res.stdout)["logrank"]
+    assert abs(lr["chisq"] / 0.701743346844319 - 1) < 1e-6 and lr["df"] == 1
+
+
+def test_help_texts() -> None:
+    for cmd in (["cohort", "--help"], ["cohort", "analyze", "--help"], ["cohort", "report", "--help"]):
+        res = runner.invoke(app, cmd)
+        assert res.exit_code == 0
+    assert "log-log" in runner.invoke(app, ["cohort", "analyze", "--help"]).output

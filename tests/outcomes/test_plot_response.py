@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from isoperf.outcomes import TimeGrid, at_risk_table, kaplan_meier, plot_km, proportion, response_rates
 
@@ -69,3 +71,22 @@ def test_response_rates_count_missing_in_denominator() -> None:
     rr = response_rates(pd.Series(["CR", "PR", "PR", None, "SD"], dtype="string"))
     s = rr.summary
     assert s.loc["ORR", "n"] == 3 and s.loc["ORR", "of"] == 5 and s.loc["missing", "n"] == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.booleans()), min_size=1, max_size=40))
+def test_at_risk_table_accounts_for_every_patient(obs: list[tuple[int, bool]]) -> None:
+    t = np.array([o[0] for o in obs], dtype=float)
+    e = np.array([int(o[1]) for o in obs])
+    km = kaplan_meier(t, e)
+    grid = TimeGrid.from_max(float(t.max()) if t.max() > 0 else 1.0)
+    tab = at_risk_table([km], grid)
+    at_risk = tab.loc[("overall", "at risk")].to_numpy()
+    assert at_risk[0] == len(t) and np.all(np.diff(at_risk) <= 0)
+    for tick in grid.ticks:
+        gone = tab.loc[("overall", "events"), tick] + tab.loc[("overall", "censored"), tick]
+        exactly_at = int((t == tick).sum())
+        assert gone + tab.loc[("overall", "at risk"), tick] == len(t) + exactly_at
+    # the KM confidence band contains the estimate wherever it is defined
+    tb = km.table.dropna(subset=["lower", "upper"])
+    assert np.all(tb["lower"] <= tb["surv"] + 1e-12) and np.all(tb["surv"] <= tb["upper"] + 1e-12)

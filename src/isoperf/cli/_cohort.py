@@ -91,8 +91,6 @@ def _load(file: Path, input_format: str, dictionary: Path | None, mapping_file: 
     cli = Mapping(columns=cols, event_codes=ev, response_codes=parse_pairs(response_codes, "--response-codes"),
                   time_unit=time_unit or "months")
     df = read_cohort(file, format=input_format, mapping=m.merged(cli), dictionary=dictionary)
-    if time_unit:
-        df.attrs["mapping"].time_unit = time_unit
     rep = validate_cohort(df, endpoints=endpoints, required=required, exclude_invalid=exclude_invalid)
     rep.raise_for_problems()
     return rep

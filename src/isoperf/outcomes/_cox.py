@@ -84,5 +84,6 @@ def cox_ph(
     out = pd.DataFrame({"hr": s["exp(coef)"], "lower": s[lo_col], "upper": s[hi_col], "p": s["p"],
                         "coef": s["coef"], "se": s["se(coef)"]})
     out.index = pd.Index([str(i) for i in out.index], name="term")
-    assert np.all(np.isfinite(out["coef"]))
+    if not np.all(np.isfinite(out["coef"])):
+        raise InputError("cox", "the Cox model has infinite coefficients", "a group may have no events")
     return CoxResult(summary=out, reference=ref, group=group, alpha=alpha, fitter=cph)

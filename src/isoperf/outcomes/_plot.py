@@ -10,16 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from isoperf._errors import InputError  # noqa: E402
-from isoperf.outcomes._km import KaplanMeier  # noqa: E402
+from isoperf._errors import InputError
+from isoperf.outcomes._km import KaplanMeier
 
 DISCLAIMER = "isoperf is research software, not a medical device, and gives no clinical advice."
 
@@ -34,7 +32,7 @@ class TimeGrid:
     def from_max(cls, t_max: float, step: float | None = None) -> TimeGrid:
         """Ticks 0, step, 2 step, ... up to ``t_max`` (step chosen as 1, 2, 3, 6, 12, 24... when absent)."""
         if step is None:
-            target = max(t_max, 1e-9) / 6
+            target = max(t_max, 1e-9) / 8
             step = next((s for s in (1, 2, 3, 6, 12, 24, 36, 60, 120, 240, 365, 730) if s >= target), target)
         if step <= 0:
             raise InputError("step", "the time-grid step must be positive")
@@ -76,11 +74,11 @@ def plot_km(
         grid = TimeGrid.from_max(t_max)
     table = at_risk_table(curves, grid)
     n_rows = 3 * len(curves)
-    fig = plt.figure(figsize=(8, 5 + 0.22 * n_rows))
+    fig = Figure(figsize=(8, 5 + 0.22 * n_rows))  # no pyplot: no global state, no backend switch
     gs = fig.add_gridspec(2, 1, height_ratios=[5, 0.3 + 0.25 * n_rows], hspace=0.35)
     ax = fig.add_subplot(gs[0])
     tab_ax = fig.add_subplot(gs[1], sharex=ax)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, km in enumerate(curves):
         c = colors[i % len(colors)]
         t = np.concatenate([[0.0], km.table["time"].to_numpy()])
@@ -101,7 +99,7 @@ def plot_km(
     ax.set_xlabel(time_label)
     handles, labels = ax.get_legend_handles_labels()
     if legend_extra:
-        handles.append(plt.Line2D([], [], linestyle="none"))
+        handles.append(Line2D([], [], linestyle="none"))
         labels.append(legend_extra)
     ax.legend(handles, labels, loc="upper right", fontsize=8, frameon=False)
     if title:
@@ -129,5 +127,4 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
         raise InputError("--plot", f"unsupported plot format {p.suffix!r}", "use a .png or .svg file name")
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p, dpi=150, bbox_inches="tight")
-    plt.close(fig)
     return p
