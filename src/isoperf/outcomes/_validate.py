@@ -203,6 +203,7 @@ def validate_cohort(
     if "followed" not in data.columns and "operative_death" in data.columns:
         data["followed"] = (1 - data["operative_death"]).astype("Int64")
 
+    problems.sort(key=lambda p: -1 if p.row is None else p.row)  # file-level first, then by row (stable)
     excluded = pd.DataFrame(columns=["row", "reason"])
     if exclude_invalid:
         bad: dict[int, list[str]] = {}
