@@ -22,8 +22,8 @@ from isoperf.model import assemble as assemble_segment
 from isoperf.solve import run
 
 
-def _scipy_run(model: DrugModel, grid: np.ndarray, method: str = "LSODA") -> np.ndarray:
-    """Integrate the same DrugModel with scipy at rtol 1e-10 (events by restarting at segment ends)."""
+def _scipy_run(model: DrugModel, grid: np.ndarray, method: str = "Radau") -> np.ndarray:
+    """Integrate the same DrugModel with scipy (Radau: not the engine's LSODA) at rtol 1e-10, restarting at events."""
     lay = StateLayout(model)
     x = np.zeros(lay.size)
     out = np.zeros((grid.size, lay.size))
@@ -78,10 +78,10 @@ def test_engine_equals_scipy_at_tight_tolerance(examples, file):
         assert err.max() < 1e-7, (model.drug, err.max())
 
 
-def test_nonlinear_radau_against_bdf(examples):
+def test_nonlinear_engine_against_bdf(examples):
     plan = isoperf.build_plan(isoperf.load_protocol(examples / "reference_model_mm.toml"))
     model = plan.models["reference_drug"]
-    ours = run(model, plan.grid, nonlinear_method="Radau")
+    ours = run(model, plan.grid)
     bdf = _scipy_run(model, plan.grid, method="BDF")
     lay = StateLayout(model)
     assert ours.final[lay.auc["tumour"]] == pytest.approx(bdf[-1, lay.auc["tumour"]], rel=1e-6)
@@ -132,3 +132,28 @@ def test_two_compartment_flow_steady_state():
     # steady state: R = CL_int * C_liv and Q (C_sys - C_liv) = CL_int C_liv
     assert c_liv == pytest.approx(2.0 / 0.5, rel=1e-10)
     assert c_sys == pytest.approx(c_liv * (1 + 0.5 / 1.5), rel=1e-10)
+
+
+@pytest.mark.parametrize("file", ["seed_ilp.toml", "reference_model.toml", "seed_ilp_hai.toml"])
+def test_eigen_path_equals_matrix_exponential_path(examples, file):
+    from isoperf.solve._exact import LinearPropagator
+
+    plan = isoperf.build_plan(isoperf.load_protocol(examples / file))
+    rng = np.random.default_rng(1)
+    checked = 0
+    for model in plan.models.values():
+        lay = StateLayout(model)
+        for seg in model.segments:
+            a = assemble_segment(model, seg, lay)
+            if a.saturable:
+                continue
+            prop = LinearPropagator(a, lay.n)
+            assert prop.eig.ok
+            x0 = np.abs(rng.normal(size=lay.size)) * 10
+            dt = np.array([0.0, 0.3, 1.0, 17.0, seg.end - seg.start])
+            fast = prop.states(x0, dt)
+            prop.eig.ok = False
+            slow = prop.states(x0, dt)
+            np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=1e-12 * np.abs(slow).max())
+            checked += 1
+    assert checked > 0

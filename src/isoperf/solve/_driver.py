@@ -55,7 +55,7 @@ def mass_balance_error(layout: StateLayout, x: np.ndarray) -> np.ndarray:
     return np.where(dosed == 0, np.abs(held), err)
 
 
-def run(model: DrugModel, grid: np.ndarray, *, nonlinear_method: str = "Radau", rtol: float = 1e-10) -> Trajectory:
+def run(model: DrugModel, grid: np.ndarray, *, nonlinear_method: str = "LSODA", rtol: float = 1e-10) -> Trajectory:
     """Simulate ``model``; ``grid`` is the output time grid (min), within the model's time span."""
     layout = StateLayout(model)
     grid = np.asarray(grid, dtype=float)
