@@ -79,3 +79,11 @@ def test_several_drugs_and_doses_during_perfusion():
     circ = ts[(ts.drug == "fluorouracil") & (ts.compartment == "circuit")].set_index("time_min")["amount_mg"]
     assert circ.loc[19] == 0 and circ.loc[20] == 0  # at 20 min the pre-bolus value is reported
     assert circ.loc[21] > 0
+
+
+def test_describe_lists_the_reference_model(examples):
+    r = CliRunner().invoke(app, ["describe", str(examples / "reference_model.toml")], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "circuit->liver 0.77" in r.output  # (1 - f_tum) Q_ha + Q_pv
+    assert "systemic->tumour 0.0375" in r.output  # f_tum * 0.25 * Q_h after reconnection
+    assert "transfer  circuit -> washout at 60 min" in r.output

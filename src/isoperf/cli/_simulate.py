@@ -50,3 +50,12 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"plot written to {plot}")
                 if out is not None:
                     typer.echo(f"curves, metrics and summary written to {out}/")
+
+    @app.command()
+    def describe(protocol: Path = typer.Argument(..., help="Protocol file (.toml).")) -> None:
+        """Show the model a protocol builds: physiology, compartments, each segment's flows and eliminations."""
+        import isoperf
+        from isoperf.report import describe_plan
+
+        with user_errors():
+            describe_plan(isoperf.build_plan(isoperf.load_protocol(protocol)))
