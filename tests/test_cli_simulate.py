@@ -82,7 +82,8 @@ def test_several_drugs_and_doses_during_perfusion():
 
 
 def test_describe_lists_the_reference_model(examples):
-    r = CliRunner().invoke(app, ["describe", str(examples / "reference_model.toml")], terminal_width=200)
+    r = CliRunner().invoke(app, ["describe", str(examples / "reference_model.toml")],
+                                env={"COLUMNS": "220"})
     assert r.exit_code == 0, r.output
     assert "circuit->liver 0.77" in r.output  # (1 - f_tum) Q_ha + Q_pv
     assert "systemic->tumour 0.0375" in r.output  # f_tum * 0.25 * Q_h after reconnection
