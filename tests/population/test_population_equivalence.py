@@ -15,10 +15,10 @@ from isoperf.population._batch import PATIENT_TARGETS, PK_TARGETS
 from .protocols_population import LIBRARY, LIBRARY_POP, REF_A, REF_B, REF_IIV, REF_IIV_B
 
 REL = 1e-8
-#: patients compared per protocol; ISOPERF_FULL_EQUIVALENCE=1 compares a few hundred of each (minutes:
-#: the single-patient engine is the slow side). The default keeps the suite fast.
+#: patients compared per protocol (the single-patient engine is the slow side);
+#: ISOPERF_FULL_EQUIVALENCE=1 compares 2000 of each
 FULL = os.environ.get("ISOPERF_FULL_EQUIVALENCE") == "1"
-N_A, N_B, N_LIB = (300, 300, 300) if FULL else (250, 30, 40)
+N_A, N_B, N_LIB = (2000, 2000, 2000) if FULL else (300, 300, 300)
 
 
 def _patient_protocol(base: dict, row, pop_iiv: dict) -> dict:
