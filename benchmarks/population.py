@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--million", action="store_true", help="1,000,000 patients of A, metrics only, then exit")
     ap.add_argument("--n", type=int, default=None, help="patients for --million (default 1,000,000)")
     args = ap.parse_args(argv)
-    log = (lambda m: print(m, file=sys.stderr)) if args.format == "json" else print
+    log = (lambda m: print(m, file=sys.stderr)) if args.format == "json" or args.million else print
     if args.million:
         res = million(args.n or 1_000_000, 8192, log)
         print(json.dumps({"million_metrics_only": res, "machine": machine()}, indent=1))
