@@ -3,7 +3,7 @@
 In every linear segment built by isoperf the compartment block of ``dx/dt = M x + b`` is ``A = S D`` with
 ``S`` symmetric (paired flows, clearances and decays on the diagonal) and ``D = diag(1/(V kp))``. Then
 ``y = D^(1/2) x`` obeys ``y' = D^(1/2) S D^(1/2) y + D^(1/2) b``, a symmetric system: real eigenvalues,
-orthogonal eigenvectors (cyclic Jacobi, accurate to rounding), and every mode is a scalar linear ODE,
+orthogonal eigenvectors (Householder + implicit QL, accurate to rounding), and every mode is a scalar linear ODE,
 ``w' = lam w + beta``, solved exactly: ``w(t+h) = e^(lam h) w(t) + beta h phi1(lam h)``. The other states
 (sinks, counters, AUCs) are linear functionals of the compartments with no feedback, so their increments
 are exact integrals of the modes: ``int w = w0 h phi1(lam h) + beta h^2 phi2(lam h)``, with
@@ -46,52 +46,139 @@ def is_uniform(t0: float, tg: np.ndarray) -> bool:
 
 
 @nb.njit(cache=True, error_model="numpy")
-def jacobi_eigh(a: np.ndarray, lam: np.ndarray, v: np.ndarray) -> None:
-    """Eigen-decomposition of the symmetric ``a`` (overwritten) by cyclic Jacobi: ``a = v diag(lam) v^T``."""
-    n = a.shape[0]
-    for i in range(n):
-        for j in range(n):
-            v[i, j] = 1.0 if i == j else 0.0
-    for _sweep in range(60):
-        off = 0.0
-        diag = 0.0
-        for i in range(n):
-            diag += a[i, i] * a[i, i]
-            for j in range(i + 1, n):
-                off += a[i, j] * a[i, j]
-        if off <= 1e-34 * diag or off == 0.0:
-            break
-        for p in range(n - 1):
-            for q in range(p + 1, n):
-                apq = a[p, q]
-                if apq == 0.0:
-                    continue
-                theta = (a[q, q] - a[p, p]) / (2.0 * apq)
-                t = 1.0 / (abs(theta) + math.sqrt(theta * theta + 1.0))
-                if theta < 0.0:
-                    t = -t
-                c = 1.0 / math.sqrt(t * t + 1.0)
-                s = t * c
-                # symmetric update (Numerical Recipes, sec. 11.1): only the entries the rotation changes
-                a[p, p] -= t * apq
-                a[q, q] += t * apq
-                a[p, q] = 0.0
-                a[q, p] = 0.0
-                for k in range(n):
-                    if k != p and k != q:
-                        akp = a[k, p]
-                        akq = a[k, q]
-                        a[k, p] = c * akp - s * akq
-                        a[p, k] = a[k, p]
-                        a[k, q] = s * akp + c * akq
-                        a[q, k] = a[k, q]
-                for k in range(n):
-                    vkp = v[k, p]
-                    vkq = v[k, q]
-                    v[k, p] = c * vkp - s * vkq
-                    v[k, q] = s * vkp + c * vkq
-    for i in range(n):
-        lam[i] = a[i, i]
+def householder_ql(v, d, e):
+    """Symmetric eigen-decomposition ``A = v diag(d) v^T``: Householder tridiagonalisation and the implicit QL
+    algorithm with shifts (EISPACK tred2/tql2 as in the public-domain JAMA library). On entry ``v`` holds
+    ``A``; on exit its columns are the orthonormal eigenvectors. ``e``: scratch of length n. About twice as
+    fast as cyclic Jacobi for the 5x5 systems here, orthogonal to ~1e-15."""
+    n = v.shape[0]
+    for j in range(n):
+        d[j] = v[n - 1, j]
+    for i in range(n - 1, 0, -1):
+        scale = 0.0
+        h = 0.0
+        for k in range(i):
+            scale += abs(d[k])
+        if scale == 0.0:
+            e[i] = d[i - 1]
+            for j in range(i):
+                d[j] = v[i - 1, j]
+                v[i, j] = 0.0
+                v[j, i] = 0.0
+        else:
+            for k in range(i):
+                d[k] /= scale
+                h += d[k] * d[k]
+            f = d[i - 1]
+            g = math.sqrt(h)
+            if f > 0:
+                g = -g
+            e[i] = scale * g
+            h = h - f * g
+            d[i - 1] = f - g
+            for j in range(i):
+                e[j] = 0.0
+            for j in range(i):
+                f = d[j]
+                v[j, i] = f
+                g = e[j] + v[j, j] * f
+                for k in range(j + 1, i):
+                    g += v[k, j] * d[k]
+                    e[k] += v[k, j] * f
+                e[j] = g
+            f = 0.0
+            for j in range(i):
+                e[j] /= h
+                f += e[j] * d[j]
+            hh = f / (h + h)
+            for j in range(i):
+                e[j] -= hh * d[j]
+            for j in range(i):
+                f = d[j]
+                g = e[j]
+                for k in range(j, i):
+                    v[k, j] -= (f * e[k] + g * d[k])
+                d[j] = v[i - 1, j]
+                v[i, j] = 0.0
+        d[i] = h
+    for i in range(n - 1):
+        v[n - 1, i] = v[i, i]
+        v[i, i] = 1.0
+        h = d[i + 1]
+        if h != 0.0:
+            for k in range(i + 1):
+                d[k] = v[k, i + 1] / h
+            for j in range(i + 1):
+                g = 0.0
+                for k in range(i + 1):
+                    g += v[k, i + 1] * v[k, j]
+                for k in range(i + 1):
+                    v[k, j] -= g * d[k]
+        for k in range(i + 1):
+            v[k, i + 1] = 0.0
+    for j in range(n):
+        d[j] = v[n - 1, j]
+        v[n - 1, j] = 0.0
+    v[n - 1, n - 1] = 1.0
+    e[0] = 0.0
+    # tql2
+    for i in range(1, n):
+        e[i - 1] = e[i]
+    e[n - 1] = 0.0
+    f = 0.0
+    tst1 = 0.0
+    eps = 2.0 ** -52
+    for ll in range(n):
+        tst1 = max(tst1, abs(d[ll]) + abs(e[ll]))
+        m = ll
+        while m < n:
+            if abs(e[m]) <= eps * tst1:
+                break
+            m += 1
+        if m > ll:
+            for _it in range(100):
+                g = d[ll]
+                p = (d[ll + 1] - g) / (2.0 * e[ll])
+                r = math.sqrt(p * p + 1.0)
+                if p < 0:
+                    r = -r
+                d[ll] = e[ll] / (p + r)
+                d[ll + 1] = e[ll] * (p + r)
+                dl1 = d[ll + 1]
+                h = g - d[ll]
+                for i in range(ll + 2, n):
+                    d[i] -= h
+                f += h
+                p = d[m]
+                c = 1.0
+                c2 = c
+                c3 = c
+                el1 = e[ll + 1]
+                s = 0.0
+                s2 = 0.0
+                for i in range(m - 1, ll - 1, -1):
+                    c3 = c2
+                    c2 = c
+                    s2 = s
+                    g = c * e[i]
+                    h = c * p
+                    r = math.sqrt(p * p + e[i] * e[i])
+                    e[i + 1] = s * r
+                    s = e[i] / r
+                    c = p / r
+                    p = c * d[i] - s * g
+                    d[i + 1] = h + s * (c * g + s * d[i])
+                    for k in range(n):
+                        h = v[k, i + 1]
+                        v[k, i + 1] = s * v[k, i] + c * h
+                        v[k, i] = c * v[k, i] - s * h
+                p = -s * s2 * c3 * el1 * e[ll] / dl1
+                e[ll] = s * p
+                d[ll] = c * p
+                if not abs(e[ll]) > eps * tst1:
+                    break
+        d[ll] = d[ll] + f
+        e[ll] = 0.0
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -368,6 +455,7 @@ def linear_segment(
         wend = np.empty(n)
         wint = np.empty(n)
         xint = np.empty(n)
+        escr = np.empty(n)
         for p in range(blk * BLOCK, min(npat, (blk + 1) * BLOCK)):
             for i in range(n):
                 sq[i] = math.sqrt(inv[i, p])
@@ -383,7 +471,10 @@ def linear_segment(
             if not asym <= 1e-12 * scale:
                 ok[p] = False
                 continue
-            jacobi_eigh(a, lam, u)
+            for i in range(n):
+                for j in range(n):
+                    u[i, j] = a[i, j]
+            householder_ql(u, lam, escr)
             for k in range(n):
                 s0 = 0.0
                 s1 = 0.0
