@@ -125,3 +125,13 @@ def test_library_drugs_with_covariates_equal_single_engine():
 def test_patient_iiv_targets_documented():
     assert set(PATIENT_TARGETS) == {"liver_volume", "tumour_volume", "hepatic_blood_flow", "arterial_fraction",
                                     "tumour_arterial_share"}
+
+
+def test_non_uniform_grid_and_iv_infusion_equal_single_engine():
+    """A grid whose last step is shorter (until is not a multiple of step) and an IV infusion after the ILP."""
+    raw = _raw(REF_A)
+    raw["output"] = {"until": "1500.5 min", "step": "2 min"}
+    raw["procedures"].append({"type": "iv", "start": "1200 min",
+                              "doses": [{"drug": "reference_drug", "amount": "100 mg", "over": "30 min"}]})
+    worst = _compare(raw, {"seed": 3, "iiv": REF_IIV}, n=40)
+    assert worst < REL
