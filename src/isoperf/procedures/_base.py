@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from isoperf.model import Flow
+from isoperf.model import Compartment, Flow
 from isoperf.patient import Patient
 from isoperf.procedures._pk import DrugPK
 
@@ -21,10 +22,20 @@ class DoseEvent:
     procedure: str
     rule: str  # the dose as written, e.g. '1.5 mg/kg' (computed with actual weight)
     flags: tuple[str, ...] = ()
+    #: how the amount was computed (rule, basis, body-size value, cap); None for doses built by hand
+    resolved: Any = None
 
     @property
     def end(self) -> float:
         return self.start + self.duration
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"drug": self.drug, "amount_mg": self.amount, "start_min": self.start,
+                               "duration_min": self.duration, "route": self.route, "rule": self.rule}
+        if self.resolved is not None:
+            out.update(self.resolved.to_dict())
+        out["flags"] = list(self.flags)
+        return out
 
 
 @dataclass
@@ -37,6 +48,9 @@ class Procedure:
     end: float
     doses: list[DoseEvent] = field(default_factory=list)
     temperature: float = 37.0
+    #: index of the protocol's ``procedures[...]`` entry this procedure comes from; cycle number (1-based)
+    spec_index: int = -1
+    cycle: int = 1
 
     def breakpoints(self) -> list[float]:
         pts = [self.start, self.end]
@@ -52,8 +66,17 @@ class Procedure:
         """Transfers at exact times: (time, compartment, sink)."""
         return []
 
+    def extra_compartments(self, patient: Patient, pk: DrugPK) -> list[Compartment]:
+        """Compartments beyond circuit, liver, tumour, systemic, peripheral that this procedure needs."""
+        return []
+
+    def connected_extra_flows(self, patient: Patient, pk: DrugPK) -> list[Flow]:
+        """Physiological flows of those extra compartments while this procedure is not isolating them."""
+        return []
+
     def summary(self) -> dict[str, object]:
-        return {"name": self.name, "type": self.kind, "start_min": self.start, "end_min": self.end}
+        return {"name": self.name, "type": self.kind, "start_min": self.start, "end_min": self.end,
+                "cycle": self.cycle, "doses": [d.to_dict() for d in self.doses]}
 
 
 def connected_flows(patient: Patient, pk: DrugPK) -> list[Flow]:
