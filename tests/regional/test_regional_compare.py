@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import PATIENT, php
+from regional_protocols import PATIENT, php
 from typer.testing import CliRunner
 
 from isoperf.analysis import compare

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import limb
+from regional_protocols import limb
 
 import isoperf
 from isoperf import InputError
-from isoperf.procedures import build_plan
 from isoperf.inputs import load_protocol
+from isoperf.procedures import build_plan
 
 
 def test_mass_balance_and_json_keys() -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import php
+from regional_protocols import php
 from scipy.integrate import solve_ivp
 
 import isoperf
 from isoperf import InputError, InputErrors
-from isoperf.procedures import build_plan, drug_pk
 from isoperf.inputs import load_protocol
+from isoperf.procedures import build_plan, drug_pk
 
 
 def test_mass_balance_includes_the_filter() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PATIENT, php
+from regional_protocols import PATIENT, php
 
 import isoperf
 from isoperf import InputError

@@ -112,7 +112,8 @@ class Result:
             entry["tmax"] = {c: entry["tmax"][c] for c in keys}
             entry["solver"] = self.trajectories[d].solver
             out["drugs"][d] = entry
-        from isoperf.analysis import sequence_summary  # per-procedure and cumulative metrics (docs/regional.md)
+        # per-procedure and cumulative metrics of treatment sequences (docs/regional.md)
+        from isoperf.analysis import sequence_summary
 
         out.update(sequence_summary(self))
         return out

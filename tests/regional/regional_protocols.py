@@ -1,11 +1,8 @@
-"""Shared builders for the regional-delivery tests."""
+"""Protocol builders shared by the regional-delivery tests (a plain module, not a conftest)."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
-
-import pytest
 
 PATIENT = {"weight": "80 kg", "height": "178 cm", "sex": "male", "tumour_fraction": "0.2"}
 
@@ -24,8 +21,3 @@ def limb(**proc: Any) -> dict[str, Any]:
                          "doses": [{"drug": "melphalan", "rule": "limb_leg"}]}
     p.update(proc)
     return {"name": "limb", "patient": dict(PATIENT), "procedures": [p], "output": {"until": "600 min"}}
-
-
-@pytest.fixture
-def copy_of():
-    return copy.deepcopy
