@@ -102,3 +102,14 @@ def test_cli_advantage() -> None:
     assert res.exit_code == 0 and "saturable" in res.output
     res = runner.invoke(app, ["advantage", "5-FU", "--flow", "0.375 L/min", "--extraction", "1.2"])
     assert res.exit_code == 2 and "[0, 1)" in res.output
+
+
+def test_auc_advantage_of_hai_equals_collins_steady_state_advantage(liver) -> None:
+    """For a linear drug, AUC(0-inf) ratios equal steady-state concentration ratios, so compare's HAI-vs-IV
+    regional advantage (tumour) is the engine's Collins tumour advantage (24 h follow-up: melphalan is gone)."""
+    from isoperf.analysis import regional_advantage
+
+    rows = {r["protocol"]: r for r in liver.rows}
+    rd = regional_advantage("melphalan", patient={"weight": "80 kg", "height": "178 cm", "sex": "male",
+                                                  "tumour_fraction": "0.2"})
+    assert rows["HAI"]["regional_advantage"] == pytest.approx(rd.analytic["tumour"], rel=1e-6)
