@@ -228,7 +228,7 @@ def _isolation_settings(spec: ProcedureSpec, where: str, start: float, doses: li
         if d.end > start + duration + 1e-12:
             raise InputError(f"{where}.doses[{j}].at",
                              f"the dose ends at {d.end - start:g} min, after the washout at {duration:g} min",
-                             "every dose must be given before the end of perfusion")
+                             f"every {spec.type.upper()} dose must be given before the end of perfusion")
     wash = _time(spec.washout.duration, f"{where}.washout.duration")
     v_circ = parse_quantity(spec.circuit_volume, "volume", field=f"{where}.circuit_volume", allow_zero=False)
     wflow = total_flow if spec.washout.flow is None else parse_quantity(
