@@ -41,7 +41,7 @@ def test_every_library_rule_has_a_source_or_is_an_estimate() -> None:
     ({"drug": "melphalan", "rule": "nope"}, "rule", "known rules"),
     ({"drug": "melphalan", "amount": "100 mg", "basis": "ideal"}, "basis", "mg/kg"),
     ({"drug": "melphalan", "amount": "1 mg/kg", "cap": "2 mg/kg"}, "cap", "mg"),
-    ({"drug": "melphalan", "amount": "1 L"}, "amount", "not a dose"),
+    ({"drug": "melphalan", "amount": "1 L"}, "amount", "is a volume"),
 ])
 def test_bad_dose_rules(dose: dict, field: str, words: str) -> None:
     with pytest.raises(InputError) as exc:

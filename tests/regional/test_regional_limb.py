@@ -40,17 +40,16 @@ def test_mg_per_litre_limb_volume_rule() -> None:
     assert "ESTIMATE" in alt.to_dict()["procedures"][0]["doses"][0]["rule_source"]
 
 
-def test_dose_outside_the_published_range_needs_override() -> None:
+def test_dose_outside_the_published_range_is_refused_or_flagged() -> None:
     spec = limb(doses=[{"drug": "melphalan", "amount": "15 mg/L"}])
     with pytest.raises(InputError) as exc:
         isoperf.simulate(spec)
     assert "above the published maximum" in str(exc.value) and "13 mg/L" in str(exc.value)
-    low = limb(doses=[{"drug": "melphalan", "amount": "5 mg/L"}])
-    with pytest.raises(InputError) as exc:
-        isoperf.simulate(low)
-    assert "below the published minimum" in str(exc.value) and "allow_outside_range" in str(exc.value)
-    low["procedures"][0]["doses"][0]["allow_outside_range"] = True
-    assert any("BELOW PUBLISHED RANGE" in f for f in isoperf.simulate(low).flags)
+    spec["procedures"][0]["doses"][0]["allow_above_max"] = True
+    assert any("ABOVE PUBLISHED MAXIMUM" in f for f in isoperf.simulate(spec).flags)
+    low = limb(doses=[{"drug": "melphalan", "amount": "5 mg/L"}])  # below the range: flagged, as before
+    flags = isoperf.simulate(low).to_dict()["flags"]
+    assert any("below published range" in f and "10 mg/L - 13 mg/L" in f for f in flags)
 
 
 @pytest.mark.parametrize("vol", ["0 L", "-2 L"])

@@ -113,8 +113,7 @@ def _steady_state(spec: dict[str, Any], route: str, drug: str, rate: float, hori
     concentration unchanged to ``tol`` relative over the second half of the infusion)."""
     for _ in range(8):
         proto = {**spec, "procedures": [{"type": route, "doses": [
-            {"drug": drug, "amount": f"{rate * horizon!r} mg", "over": f"{horizon!r} min",
-             "allow_outside_range": True}]}],
+            {"drug": drug, "amount": f"{rate * horizon!r} mg", "over": f"{horizon!r} min"}]}],
             "output": {"until": f"{horizon * 1.001!r} min", "step": f"{horizon / 2!r} min"}}
         plan = build_plan(ProtocolSpec.model_validate(proto))
         traj = run(plan.models[drug], plan.grid)
@@ -163,7 +162,7 @@ def regional_advantage(drug: str, *, patient: PatientSpec | dict[str, Any] | Non
     pat = patient.model_dump() if isinstance(patient, PatientSpec) else dict(patient or {})
     spec = {"name": f"advantage {drug}", "patient": pat, "drugs": dict(drugs or {})}
     probe = build_plan(ProtocolSpec.model_validate({**spec, "procedures": [
-        {"type": "iv", "doses": [{"drug": drug, "amount": "1 mg", "allow_outside_range": True}]}]}))
+        {"type": "iv", "doses": [{"drug": drug, "amount": "1 mg"}]}]}))
     name = next(iter(probe.drugs))
     p = engine_parameters(probe, name)
     # 60 slowest time constants: the transient is below 1e-26 of the steady state for a linear drug; the

@@ -9,12 +9,13 @@ from typing import Annotated, Any
 
 import typer
 
-from isoperf._errors import IsoperfError
+from isoperf._errors import InputError
+from isoperf.cli._common import user_errors, write_stdout
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
+def _check_format(fmt: str) -> None:
+    if fmt not in ("table", "json"):
+        raise InputError("--format", f"got {fmt!r}", "use 'table' or 'json'")
 
 
 def _fmt(v: Any) -> str:
@@ -57,16 +58,13 @@ def register(app: typer.Typer) -> None:
         tumour/systemic ratio and the regional advantage over the first protocol."""
         from isoperf.analysis import compare, plot_comparison
 
-        if format not in ("table", "json"):
-            raise _fail(ValueError(f"--format: got {format!r}; use 'table' or 'json'"))
-        try:
+        with user_errors():
+            _check_format(format)
             comp = compare([str(p) for p in protocols])
-        except IsoperfError as exc:
-            raise _fail(exc) from None
         if plot is not None:
             plot_comparison(comp, plot)
         if format == "json":
-            typer.echo(json.dumps(comp.to_dict(), indent=1))
+            write_stdout(json.dumps(comp.to_dict(), indent=1))
             return
         df = comp.table()
         notes = [*comp.notes, *(f"FLAG {f}" for r in comp.results for f in r.flags)]
@@ -93,9 +91,8 @@ def register(app: typer.Typer) -> None:
         from isoperf.analysis import collins_rd, regional_advantage
         from isoperf.inputs import load_protocol
 
-        if format not in ("table", "json"):
-            raise _fail(ValueError(f"--format: got {format!r}; use 'table' or 'json'"))
-        try:
+        with user_errors():
+            _check_format(format)
             patient: dict[str, Any] = {}
             drugs: dict[str, Any] = {}
             if protocol is not None:
@@ -105,19 +102,17 @@ def register(app: typer.Typer) -> None:
             out: dict[str, Any] = res.to_dict()
             if flow is not None or extraction is not None:
                 if flow is None or extraction is None:
-                    raise IsoperfError("--flow and --extraction go together (give both)")
+                    raise InputError("--flow", "and --extraction go together", "give both")
                 q = parse_quantity(flow, "flow", field="--flow", allow_zero=False)
                 e = parse_quantity(extraction, "fraction", field="--extraction", allow_negative=True)
                 cl = res.total_clearance if clearance is None else parse_quantity(clearance, "flow",
                                                                                  field="--clearance")
                 out["formula"] = {"flow_L_min": q, "extraction": e, "total_clearance_L_min": cl,
                                   "rd": collins_rd(cl, q, e)}
-        except IsoperfError as exc:
-            raise _fail(exc) from None
         if format == "json":
             from isoperf.result import DISCLAIMER
 
-            typer.echo(json.dumps({"isoperf_advantage_json": 1, "disclaimer": DISCLAIMER, **out}, indent=1))
+            write_stdout(json.dumps({"isoperf_advantage_json": 1, "disclaimer": DISCLAIMER, **out}, indent=1))
             return
         rows: list[list[Any]] = []
         if "formula" in out:

@@ -43,7 +43,6 @@ class DoseSpec(_Strict):
     over: Quantity = "0 min"
     into: Literal["circuit", "hepatic_artery", "portal_vein", "systemic"] | None = None
     allow_above_max: bool = False
-    allow_outside_range: bool = False
 
 
 class WashoutSpec(_Strict):

@@ -51,6 +51,8 @@ class Procedure:
     #: index of the protocol's ``procedures[...]`` entry this procedure comes from; cycle number (1-based)
     spec_index: int = -1
     cycle: int = 1
+    #: start of each cycle when one procedure holds several dosing cycles (HAI / IV ``cycles``)
+    cycle_starts: list[float] = field(default_factory=list)
 
     def breakpoints(self) -> list[float]:
         pts = [self.start, self.end]

@@ -192,17 +192,22 @@ def build_procedures(i: int, spec: ProcedureSpec, patient: Patient, drugs: dict[
         drugs[drug.name] = drug
         res = _resolve(d, drug, spec, patient, limb_volume, f)
         dflags = check_limit(drug, spec.type, res.mg, patient, field=f"{f}.amount" if d.amount else f"{f}.rule",
-                             allow_above_max=d.allow_above_max, basis=res.rule.basis, limb_volume=limb_volume,
-                             allow_outside_range=d.allow_outside_range)
+                             allow_above_max=d.allow_above_max, basis=res.rule.basis, limb_volume=limb_volume)
         resolved.append((d, drug, res, dflags))
+    # isolating procedures (ILP, PHP, limb) repeat as a whole, one procedure per cycle; HAI / IV cycles are
+    # dosing cycles of one procedure (its ``cycle_starts``)
+    repeat = spec.type in ("ilp", "php", "limb")
     out = []
+    doses: list[DoseEvent] = []
     for c in range(spec.cycles):
         c_start = start + c * period
-        c_name = f"{name} cycle {c + 1}" if spec.cycles > 1 else name
-        doses: list[DoseEvent] = []
+        c_name = f"{name} cycle {c + 1}" if spec.cycles > 1 and repeat else name
+        if repeat:
+            doses = []
         for j, (d, drug, res, dflags) in enumerate(resolved):
             f = f"{where}.doses[{j}]"
-            flags.extend(f"{c_name}, {drug.name}: {m}" for m in dflags)
+            if repeat or c == 0:
+                flags.extend(f"{c_name}, {drug.name}: {m}" for m in dflags)
             at = _time(d.at, f"{f}.at")
             over = _time(d.over, f"{f}.over")
             route = d.into or _DEFAULT_ROUTE[spec.type]
@@ -214,9 +219,14 @@ def build_procedures(i: int, spec: ProcedureSpec, patient: Patient, drugs: dict[
                                  "limb perfusion doses go into the circuit")
             doses.append(DoseEvent(drug.name, res.mg, c_start + at, over, route, c_name,
                                    d.amount or f"rule {d.rule}", dflags, res))
-        proc = _one_procedure(spec, where, c_name, c_start, doses, patient, limb_volume)
+        if repeat:
+            proc = _one_procedure(spec, where, c_name, c_start, doses, patient, limb_volume)
+            proc.spec_index, proc.cycle = i, c + 1
+            out.append(proc)
+    if not repeat:
+        proc = _one_procedure(spec, where, name, start, doses, patient, limb_volume)
         proc.spec_index = i
-        proc.cycle = c + 1
+        proc.cycle_starts = [start + c * period for c in range(spec.cycles)] if spec.cycles > 1 else []
         out.append(proc)
     return out
 

@@ -92,8 +92,7 @@ def _dose_kind(text: str, field: str) -> str:
     if kind == "concentration":  # a dose in mg/L is mg per litre of limb volume
         kind = "dose_per_volume"
     if kind not in _DOSE_KINDS:
-        if kind is None:
-            parse_quantity(text, "amount", field=field)  # raises the precise error (missing, bare number, ...)
+        parse_quantity(text, "amount", field=field)  # raises the precise error (missing, a volume, ...)
         raise InputError(field, f"{text!r} is not a dose",
                          "give mg, mg/kg (with basis actual|ideal|adjusted), mg/m2 (BSA) or mg/L (limb volume)")
     return kind

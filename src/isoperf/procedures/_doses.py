@@ -30,12 +30,11 @@ def _limit_mg(value: float | None, kind: str | None, patient: Patient, basis: st
 
 def check_limit(
     drug: Drug, procedure_kind: str, amount_mg: float, patient: Patient, *, field: str, allow_above_max: bool,
-    basis: str = "actual", limb_volume: float | None = None, allow_outside_range: bool = False,
+    basis: str = "actual", limb_volume: float | None = None,
 ) -> tuple[str, ...]:
-    """Refuse a dose outside the published range for the procedure unless explicitly allowed (then flag it).
+    """Refuse a dose above the published maximum for the procedure unless explicitly allowed (then flag it);
+    flag a dose below the published minimum.
 
-    ``allow_above_max`` (or ``allow_outside_range``) permits a dose above the maximum; ``allow_outside_range``
-    one below the minimum.
     A per-kg limit is evaluated on the same weight ``basis`` as the dose; a per-litre limit on the limb volume.
     """
     lim: DoseLimit | None = drug.limits.get(procedure_kind)
@@ -47,13 +46,10 @@ def check_limit(
         f"{lim.min_text} - {lim.max_text}" if lim.min_text else f"up to {lim.max_text}"
     ) + f" ({lim.source})"
     if mx is not None and amount_mg > mx * (1 + 1e-12):
-        if not (allow_above_max or allow_outside_range):
+        if not allow_above_max:
             raise InputError(field, f"{amount_mg:.4g} mg is above the published maximum {mx:.4g} mg",
                              f"{rng}; set allow_above_max = true on this dose to simulate it anyway")
         return (f"ABOVE PUBLISHED MAXIMUM: {amount_mg:.4g} mg > {mx:.4g} mg ({rng})",)
     if mn is not None and amount_mg < mn * (1 - 1e-12):
-        if not allow_outside_range:
-            raise InputError(field, f"{amount_mg:.4g} mg is below the published minimum {mn:.4g} mg",
-                             f"{rng}; set allow_outside_range = true on this dose to simulate it anyway")
-        return (f"BELOW PUBLISHED RANGE: {amount_mg:.4g} mg < {mn:.4g} mg ({rng})",)
+        return (f"below published range: {amount_mg:.4g} mg < {mn:.4g} mg ({rng})",)
     return ()
