@@ -54,8 +54,7 @@ def register(app: typer.Typer) -> None:
         format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
         plot: Annotated[Path | None, typer.Option("--plot", help="write concentration curves to this image")] = None,
     ) -> None:
-        """Run protocols for the same patient; per drug: tumour, liver and systemic AUC, systemic Cmax,
-        tumour/systemic ratio and the regional advantage over the first protocol."""
+        """Compare protocols for one patient: exposure per drug and regional advantage over the first."""
         from isoperf.analysis import compare, plot_comparison
 
         with user_errors():
@@ -85,8 +84,7 @@ def register(app: typer.Typer) -> None:
         = "1 mg/min",
         format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
     ) -> None:
-        """Collins' regional advantage Rd = 1 + CL_TB / (Q (1 - E)) of hepatic-artery over intravenous
-        infusion: from the formula and from a steady-state simulation with the engine."""
+        """Collins' regional advantage Rd = 1 + CL_TB / (Q (1 - E)): formula and steady-state simulation."""
         from isoperf._units import parse_quantity
         from isoperf.analysis import collins_rd, regional_advantage
         from isoperf.inputs import load_protocol
