@@ -57,3 +57,15 @@ def test_result_reports_rule_and_computed_dose() -> None:
     assert d["rule"] == "0.1 mg/kg (adjusted body weight)"
     assert d["amount_mg"] == pytest.approx(0.1 * r.plan.patient.adjusted_body_weight)
     assert r.metrics["mitomycin_c"].dose == pytest.approx(d["amount_mg"])
+
+
+def test_dose_event_recomputes_for_another_patient_with_its_rule() -> None:
+    from regional_protocols import php
+
+    r = isoperf.simulate(php())
+    d = r.plan.procedures[0].doses[0]
+    assert d.rule == "3 mg/kg"  # as written, parseable by dose_in_mg
+    tall = Patient(weight=100.0, height=200.0)
+    assert d.amount_for(tall) == pytest.approx(220.0)  # ideal basis and cap kept
+    small = Patient(weight=100.0, height=160.0)
+    assert d.amount_for(small) == pytest.approx(3.0 * small.ideal_body_weight)

@@ -20,7 +20,7 @@ class DoseEvent:
     duration: float
     route: str  # circuit | hepatic_artery | portal_vein | systemic
     procedure: str
-    rule: str  # the dose as written, e.g. '1.5 mg/kg' (computed with actual weight)
+    rule: str  # the dose as written, e.g. '1.5 mg/kg'; basis and cap are in ``resolved`` (see amount_for)
     flags: tuple[str, ...] = ()
     #: how the amount was computed (rule, basis, body-size value, cap); None for doses built by hand
     resolved: Any = None
@@ -28,6 +28,16 @@ class DoseEvent:
     @property
     def end(self) -> float:
         return self.start + self.duration
+
+    def amount_for(self, patient: Patient, limb_volume: float | None = None) -> float:
+        """This dose recomputed for another ``patient`` with the same rule (weight basis and cap included)."""
+        from isoperf.procedures._dose_rules import make_rule, resolve_dose
+
+        rule = self.resolved.rule if self.resolved is not None else make_rule(self.rule, basis=None, cap=None,
+                                                                               field="dose")
+        if limb_volume is None and self.resolved is not None and self.resolved.base_unit == "L":
+            limb_volume = self.resolved.base_value
+        return resolve_dose(rule, patient, limb_volume=limb_volume, field="dose").mg
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"drug": self.drug, "amount_mg": self.amount, "start_min": self.start,

@@ -218,7 +218,7 @@ def build_procedures(i: int, spec: ProcedureSpec, patient: Patient, drugs: dict[
                 raise InputError(f"{f}.into", f"{route!r} is not part of an isolated limb perfusion",
                                  "limb perfusion doses go into the circuit")
             doses.append(DoseEvent(drug.name, res.mg, c_start + at, over, route, c_name,
-                                   d.amount or f"rule {d.rule}", dflags, res))
+                                   res.rule.amount, dflags, res))
         if repeat:
             proc = _one_procedure(spec, where, c_name, c_start, doses, patient, limb_volume)
             proc.spec_index, proc.cycle = i, c + 1
