@@ -45,11 +45,14 @@ def test_dose_outside_the_published_range_is_refused_or_flagged() -> None:
     with pytest.raises(InputError) as exc:
         isoperf.simulate(spec)
     assert "above the published maximum" in str(exc.value) and "13 mg/L" in str(exc.value)
-    spec["procedures"][0]["doses"][0]["allow_above_max"] = True
+    spec["procedures"][0]["doses"][0]["allow_outside_range"] = True
     assert any("ABOVE PUBLISHED MAXIMUM" in f for f in isoperf.simulate(spec).flags)
-    low = limb(doses=[{"drug": "melphalan", "amount": "5 mg/L"}])  # below the range: flagged, as before
+    low = limb(doses=[{"drug": "melphalan", "amount": "5 mg/L"}])  # below the range: refused too
+    with pytest.raises(InputError, match="below the published minimum"):
+        isoperf.simulate(low)
+    low["procedures"][0]["doses"][0]["allow_outside_range"] = True
     flags = isoperf.simulate(low).to_dict()["flags"]
-    assert any("below published range" in f and "10 mg/L - 13 mg/L" in f for f in flags)
+    assert any("BELOW PUBLISHED RANGE" in f and "10 mg/L - 13 mg/L" in f for f in flags)
 
 
 @pytest.mark.parametrize("vol", ["0 L", "-2 L"])

@@ -138,7 +138,7 @@ def test_dose_above_published_maximum_needs_override_and_is_flagged() -> None:
     with pytest.raises(InputError) as exc:
         isoperf.simulate(spec)
     assert exc.value.field == "procedures[0].doses[0].amount"
-    assert "220" in str(exc.value) and "allow_above_max" in str(exc.value)
+    assert "220" in str(exc.value) and "allow_outside_range" in str(exc.value)
     spec["procedures"][0]["doses"][0]["allow_above_max"] = True
     r = isoperf.simulate(spec)
     out = r.to_dict()

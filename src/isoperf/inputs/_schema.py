@@ -42,7 +42,9 @@ class DoseSpec(_Strict):
     at: Quantity = "0 min"
     over: Quantity = "0 min"
     into: Literal["circuit", "hepatic_artery", "portal_vein", "systemic"] | None = None
-    allow_above_max: bool = False
+    #: simulate a dose outside the drug's published range for this procedure (flagged in every output)
+    allow_outside_range: bool = False
+    allow_above_max: bool = False  # older name of allow_outside_range, still accepted
 
 
 class WashoutSpec(_Strict):

@@ -192,7 +192,9 @@ def build_procedures(i: int, spec: ProcedureSpec, patient: Patient, drugs: dict[
         drugs[drug.name] = drug
         res = _resolve(d, drug, spec, patient, limb_volume, f)
         dflags = check_limit(drug, spec.type, res.mg, patient, field=f"{f}.amount" if d.amount else f"{f}.rule",
-                             allow_above_max=d.allow_above_max, basis=res.rule.basis, limb_volume=limb_volume)
+                             allow_above_max=d.allow_outside_range or d.allow_above_max,
+                             allow_below_min=d.allow_outside_range or d.allow_above_max,
+                             basis=res.rule.basis, limb_volume=limb_volume)
         resolved.append((d, drug, res, dflags))
     # isolating procedures (ILP, PHP, limb) repeat as a whole, one procedure per cycle; HAI / IV cycles are
     # dosing cycles of one procedure (its ``cycle_starts``)

@@ -30,10 +30,10 @@ def _limit_mg(value: float | None, kind: str | None, patient: Patient, basis: st
 
 def check_limit(
     drug: Drug, procedure_kind: str, amount_mg: float, patient: Patient, *, field: str, allow_above_max: bool,
-    basis: str = "actual", limb_volume: float | None = None,
+    basis: str = "actual", limb_volume: float | None = None, allow_below_min: bool = True,
 ) -> tuple[str, ...]:
-    """Refuse a dose above the published maximum for the procedure unless explicitly allowed (then flag it);
-    flag a dose below the published minimum.
+    """Refuse a dose outside the published range for the procedure unless explicitly allowed; an allowed
+    dose outside the range is flagged (the flag travels to every output).
 
     A per-kg limit is evaluated on the same weight ``basis`` as the dose; a per-litre limit on the limb volume.
     """
@@ -48,8 +48,11 @@ def check_limit(
     if mx is not None and amount_mg > mx * (1 + 1e-12):
         if not allow_above_max:
             raise InputError(field, f"{amount_mg:.4g} mg is above the published maximum {mx:.4g} mg",
-                             f"{rng}; set allow_above_max = true on this dose to simulate it anyway")
+                             f"{rng}; set allow_outside_range = true on this dose to simulate it anyway")
         return (f"ABOVE PUBLISHED MAXIMUM: {amount_mg:.4g} mg > {mx:.4g} mg ({rng})",)
     if mn is not None and amount_mg < mn * (1 - 1e-12):
-        return (f"below published range: {amount_mg:.4g} mg < {mn:.4g} mg ({rng})",)
+        if not allow_below_min:
+            raise InputError(field, f"{amount_mg:.4g} mg is below the published minimum {mn:.4g} mg",
+                             f"{rng}; set allow_outside_range = true on this dose to simulate it anyway")
+        return (f"BELOW PUBLISHED RANGE: {amount_mg:.4g} mg < {mn:.4g} mg ({rng})",)
     return ()
