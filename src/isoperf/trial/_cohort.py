@@ -1,0 +1,59 @@
+"""A replicate's virtual patients as a cohort table in the canonical cohort format (``docs/cohort.md``).
+
+Wide table, one row per patient, times in months: ``os_time/os_event``, ``pfs_time/pfs_event``,
+``best_response`` (CR/PR/SD/PD/NE), ``extrahepatic_recurrence``, ``operative_death``, ``followed`` and
+``arm`` (the subgroup actually treated, e.g. 'ILP+HAI' / 'ILP only'), plus hepatic PFS
+(``hpfs_time/hpfs_event``) and covariates. :func:`to_adtte` gives the long CDISC ADTTE-shaped form
+(PARAMCD OS, PFS, HPFS; AVAL in months; CNSR = 1 - event).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from isoperf.response import category_names
+from isoperf.trial._engine import Outcomes
+from isoperf.trial._setup import TrialSetup
+
+
+def to_cohort(out: Outcomes, setup: TrialSetup, replicate: int) -> pd.DataFrame:
+    """The canonical cohort table of one replicate."""
+    n = len(out.os_time)
+    df = pd.DataFrame({
+        "patient_id": [f"R{replicate:04d}-P{i + 1:04d}" for i in range(n)],
+        "arm": out.label.astype(str),
+        "allocated_arm": np.asarray([setup.arms[a].name for a in out.arm], dtype=object),
+        "os_time": out.os_time,
+        "os_event": out.os_event.astype(np.int64),
+        "pfs_time": out.pfs_time,
+        "pfs_event": out.pfs_event.astype(np.int64),
+        "hpfs_time": out.hpfs_time,
+        "hpfs_event": out.hpfs_event.astype(np.int64),
+        "best_response": category_names(out.best_response).astype(str),
+        "extrahepatic_recurrence": out.extrahepatic.astype(np.int64),
+        "operative_death": out.operative_death.astype(np.int64),
+        "followed": out.followed.astype(np.int64),
+        "replicate": replicate,
+        "age": np.round(out.age, 1),
+        "male": out.male.astype(np.int64),
+        "tumour_fraction": out.tumour_fraction,
+        "follow_on_cycles": out.follow_on_cycles.astype(np.int64),
+        "cause_of_death": out.cause.astype(str),
+    })
+    for drug, dose in out.doses.items():
+        df[f"dose_{drug}_mg"] = dose
+    return df
+
+
+def to_adtte(cohort: pd.DataFrame) -> pd.DataFrame:
+    """Long ADTTE-shaped table: USUBJID, ARM, PARAMCD (OS, PFS, HPFS), PARAM, AVAL (months), CNSR."""
+    params = [("OS", "Overall survival", "os"), ("PFS", "Progression-free survival", "pfs"),
+              ("HPFS", "Hepatic progression-free survival", "hpfs")]
+    parts = []
+    for code, label, stem in params:
+        parts.append(pd.DataFrame({
+            "USUBJID": cohort["patient_id"], "ARM": cohort["arm"], "PARAMCD": code, "PARAM": label,
+            "AVAL": cohort[f"{stem}_time"], "AVALU": "MONTHS", "CNSR": 1 - cohort[f"{stem}_event"],
+        }))
+    return pd.concat(parts, ignore_index=True)
