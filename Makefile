@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/isoperf simulate examples/seed_ilp.toml --out demo_output --plot demo_output/seed_ilp.png
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests $(wildcard benchmarks)
 	$(PY) -m pytest
 
 bench: $(STAMP)

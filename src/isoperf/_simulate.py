@@ -14,13 +14,13 @@ from isoperf.solve import run
 def simulate(
     protocol: str | Path | dict[str, Any] | ProtocolSpec,
     *,
-    nonlinear_method: str = "Radau",
+    nonlinear_method: str = "LSODA",
     rtol: float = 1e-10,
 ) -> Result:
     """Simulate a protocol (a TOML path, a TOML string, a dict or a :class:`ProtocolSpec`).
 
     Linear segments are solved exactly (matrix exponential); segments with saturable elimination with
-    scipy's ``nonlinear_method`` at ``rtol``. Mass balance is checked on every simulation
+    scipy's ``nonlinear_method`` (LSODA by default; Radau and BDF also work) at ``rtol``. Mass balance is checked on every simulation
     (:class:`isoperf.MassBalanceError` if it fails).
     """
     spec = load_protocol(protocol)

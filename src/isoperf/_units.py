@@ -91,12 +91,10 @@ def parse_quantity(
             )
         number = float(value)
     elif isinstance(value, str):
-        try:
-            q = _parse(value)
-        except Exception as exc:  # pint raises several unrelated exception types
-            raise InputError(field, f"could not read {value!r} ({type(exc).__name__})",
-                             f"expected a quantity like '1 {unit}'") from None
-        number = _convert(q, kind, value, field)
+        got = _canonical(value, kind)
+        if isinstance(got, tuple):
+            raise InputError(field, *got)
+        number = got
     else:
         raise InputError(field, f"got {type(value).__name__} {value!r}", f"expected a string like '1 {unit}'")
     if math.isnan(number) or math.isinf(number):
@@ -107,6 +105,19 @@ def parse_quantity(
         if number == 0 and not allow_zero:
             raise InputError(field, f"{value!r} is zero", "give a value > 0")
     return number
+
+
+@lru_cache(maxsize=8192)
+def _canonical(text: str, kind: str) -> float | tuple[str, str]:
+    """Cached conversion of one quantity string: the float, or (problem, hint) for the error message."""
+    try:
+        q = _parse(text)
+    except Exception as exc:  # pint raises several unrelated exception types
+        return f"could not read {text!r} ({type(exc).__name__})", f"expected a quantity like '1 {CANONICAL[kind]}'"
+    try:
+        return _convert(q, kind, text, "")
+    except InputError as exc:
+        return exc.problem, exc.hint
 
 
 def _body_denominator(q: pint.Quantity) -> str | None:
@@ -137,8 +148,20 @@ def _convert(q: pint.Quantity, kind: str, text: object, field: str) -> float:
     try:
         return float(q.to(target).magnitude)
     except pint.DimensionalityError:
-        dim = "dimensionless" if q.dimensionless else str(q.dimensionality)
-        raise InputError(field, f"{text!r} has dimension {dim}", expected) from None
+        raise InputError(field, f"{text!r} is {_describe(q)}", expected) from None
+
+
+def _describe(q: pint.Quantity) -> str:
+    """'a volume (L)', 'a flow (L/min)', ... or the raw dimensionality for anything else."""
+    if q.dimensionless:
+        return "a plain number"
+    for kind, unit in CANONICAL.items():
+        if kind in PER_BODY or not unit or kind in ("age", "length", "body_mass"):
+            continue
+        if q.dimensionality == _UREG.Unit(unit).dimensionality:
+            name = kind.replace("_", " ")
+            return f"{'an' if name[0] in 'aeiou' else 'a'} {name} ({unit})"
+    return f"of dimension {q.dimensionality}"
 
 
 def format_quantity(value: float, kind: str, digits: int = 4) -> str:
@@ -147,6 +170,7 @@ def format_quantity(value: float, kind: str, digits: int = 4) -> str:
     return f"{value:.{digits}g} {unit}".strip()
 
 
+@lru_cache(maxsize=4096)
 def dimension_kind(value: str) -> str | None:
     """Which canonical kind a quantity string belongs to (first match), or None if it is none of them."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from isoperf.cli import _cohort, _compare, _population, _trial
+from isoperf.cli import _cohort, _compare, _drugs, _population, _simulate, _trial
 
 app = typer.Typer(
     name="isoperf",
@@ -15,7 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(_cohort.app, name="cohort")
-for _module in (_compare, _population, _trial):
+for _module in (_simulate, _drugs, _compare, _population, _trial):
     _module.register(app)
 
 

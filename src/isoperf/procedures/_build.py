@@ -246,8 +246,10 @@ def _drug_model(drug: Drug, pk: DrugPK, patient: Patient, procs: list[Procedure]
                 rate = d.amount / d.duration
                 for comp, share in _route_split(d.route, iso, patient).items():
                     infusions.append(Infusion(comp, rate * share))
-                if phase == "connected":
-                    phase = next(p.kind for p in procs if p.name == d.procedure)
+        if phase == "connected":  # label by the protocol (any drug) so every drug shows the same phases
+            active = [d for p in procs for d in p.doses if d.duration > 0 and d.start <= t0 and t1 <= d.end]
+            if active:
+                phase = next(p.kind for p in procs if p.name == active[0].procedure)
         segments.append(Segment(t0, t1, phase, tuple(flows), elim, decays, sat, tuple(infusions)))
     events: list[Bolus | Transfer] = []
     for d in mine:

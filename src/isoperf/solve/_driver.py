@@ -55,7 +55,7 @@ def mass_balance_error(layout: StateLayout, x: np.ndarray) -> np.ndarray:
     return np.where(dosed == 0, np.abs(held), err)
 
 
-def run(model: DrugModel, grid: np.ndarray, *, nonlinear_method: str = "Radau", rtol: float = 1e-10) -> Trajectory:
+def run(model: DrugModel, grid: np.ndarray, *, nonlinear_method: str = "LSODA", rtol: float = 1e-10) -> Trajectory:
     """Simulate ``model``; ``grid`` is the output time grid (min), within the model's time span."""
     layout = StateLayout(model)
     grid = np.asarray(grid, dtype=float)
@@ -78,8 +78,8 @@ def run(model: DrugModel, grid: np.ndarray, *, nonlinear_method: str = "Radau", 
         mask = (grid > seg.start) & (grid <= seg.end)
         t_out = grid[mask]
         if seg.linear:
-            out, x_end = solve_linear(a, x, seg.start, seg.end, t_out)
-            used.add("exact (matrix exponential)")
+            out, x_end = solve_linear(a, x, seg.start, seg.end, t_out, layout.n)
+            used.add("exact (eigen / matrix exponential)")
         else:
             out, x_end = solve_nonlinear(a, x, seg.start, seg.end, t_out, scale=scale,
                                          method=nonlinear_method, rtol=rtol)
@@ -109,6 +109,7 @@ def run(model: DrugModel, grid: np.ndarray, *, nonlinear_method: str = "Radau", 
         pre_event=np.array(pre).reshape(-1, size),
         post_event=np.array(post).reshape(-1, size),
         mass_balance_error=err,
-        solver={"linear segments": "exact (matrix exponential)", "nonlinear segments": f"scipy {nonlinear_method}"}
+        solver={"linear segments": "exact (eigen / matrix exponential)",
+                "nonlinear segments": f"scipy {nonlinear_method}"}
         if len(used) > 1 else {"segments": next(iter(used), "none")},
     )
