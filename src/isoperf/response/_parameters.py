@@ -20,7 +20,7 @@ from isoperf._units import _parse
 #: internal unit of every parameter ('' = dimensionless number)
 UNITS: dict[str, str] = {
     "doubling_time_mean": "month",
-    "doubling_time_sd": "month",
+    "doubling_time_cv": "",
     "fu_emax": "",
     "fu_auc50": "mg*min/L",
     "fu_hill": "",

@@ -13,8 +13,15 @@ import numpy as np
 from scipy.special import expit, logit, ndtr, ndtri
 
 from isoperf.patient._physiology import liver_constants
-from isoperf.response import ParameterSet, TumourState, best_overall_response, classify, crossing_time
-from isoperf.response import bliss_log_kill, sum_of_diameters
+from isoperf.response import (
+    ParameterSet,
+    TumourState,
+    best_overall_response,
+    bliss_log_kill,
+    classify,
+    crossing_time,
+    sum_of_diameters,
+)
 from isoperf.response._recist import PD
 from isoperf.response._tumour import LN2
 from isoperf.trial._noise import COL, DOSE_COLS, SHARE_COLS
@@ -140,8 +147,8 @@ def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarr
     # --- patient-level parameters ---------------------------------------------------------------
     sens = p["sensitivity_median"] * np.exp(p["sensitivity_sd_log"] * _z(u[:, COL["sensitivity"]]))
     rfrac = expit(logit(p["resistant_fraction_median"]) + p["resistant_fraction_sd_logit"] * _z(u[:, COL["resistant"]]))
-    mean, sd = p["doubling_time_mean"], p["doubling_time_sd"]
-    s2 = np.log1p((sd / mean) ** 2)
+    mean = p["doubling_time_mean"]
+    s2 = np.log1p(p["doubling_time_cv"] ** 2)
     dt = np.exp(np.log(mean) - 0.5 * s2 + np.sqrt(s2) * _z(u[:, COL["doubling"]]))
     g = LN2 / dt
     kd = LN2 / p["dead_cell_half_life"]

@@ -16,7 +16,7 @@ from isoperf.trial._cohort import to_cohort
 from isoperf.trial._engine import simulate_batch
 from isoperf.trial._noise import patient_noise
 from isoperf.trial._setup import TrialSetup
-from isoperf.trial._stats import founding_statistics, statistic_names
+from isoperf.trial._stats import cohort_statistics, founding_statistics, statistic_names
 
 
 def subgroup_labels(setup: TrialSetup) -> list[str]:
@@ -34,14 +34,15 @@ def simulate_replicate(setup: TrialSetup, seed: int, replicate: int) -> pd.DataF
     return to_cohort(simulate_batch(setup, noise), setup, replicate)
 
 
-def _chunk(args: tuple[TrialSetup, int, list[int], bool]) -> tuple[list[dict[str, float]], list[pd.DataFrame]]:
-    setup, seed, reps, keep = args
+def _chunk(args: tuple[TrialSetup, int, list[int], int, str]) -> tuple[list[dict[str, float]], list[pd.DataFrame]]:
+    setup, seed, reps, keep, analysis = args
     labels = subgroup_labels(setup)
     stats, cohorts = [], []
+    stat = cohort_statistics if analysis == "outcomes" else founding_statistics
     for r in reps:
         df = simulate_replicate(setup, seed, r)
-        stats.append(founding_statistics(df, labels))
-        if keep:
+        stats.append(stat(df, labels))
+        if r < keep:
             cohorts.append(df)
     return stats, cohorts
 
@@ -93,13 +94,21 @@ def _num(x: float) -> float | None:
 
 
 def run_trial(setup: TrialSetup, *, replicates: int | None = None, seed: int = 0, workers: int = 1,
-              keep_cohorts: int = 0, progress: Callable[[int, int], None] | None = None) -> TrialResult:
-    """Run ``replicates`` replicates (default: the trial file's). Identical for any ``workers``."""
+              keep_cohorts: int = 0, analysis: str = "outcomes",
+              progress: Callable[[int, int], None] | None = None) -> TrialResult:
+    """Run ``replicates`` replicates (default: the trial file's). Identical for any ``workers``.
+
+    ``analysis='outcomes'`` analyses every replicate's cohort with :mod:`isoperf.outcomes` (validation,
+    lifelines Kaplan-Meier), exactly as a real cohort; ``'fast'`` uses the numpy path of calibration
+    (same definitions; tested to agree).
+    """
+    if analysis not in ("outcomes", "fast"):
+        raise ValueError(f"analysis must be 'outcomes' or 'fast', got {analysis!r}")
     r_total = replicates if replicates is not None else setup.spec.trial.replicates
     reps = list(range(r_total))
     size = max(1, math.ceil(r_total / max(workers, 1) / 4)) if workers > 1 else max(1, r_total)
     chunks = [reps[i:i + size] for i in range(0, r_total, size)]
-    jobs = [(setup, seed, c, c[0] < keep_cohorts) for c in chunks]
+    jobs = [(setup, seed, c, keep_cohorts, analysis) for c in chunks]
     stats: list[dict[str, float]] = []
     cohorts: list[pd.DataFrame] = []
     done = 0
@@ -123,5 +132,4 @@ def run_trial(setup: TrialSetup, *, replicates: int | None = None, seed: int = 0
     per = pd.DataFrame(stats, columns=cols)
     per.index.name = "replicate"
     observed = {k: v for k, v in setup.spec.observed.items()}
-    return TrialResult(setup.spec.name, seed, r_total, setup.patients, per, observed,
-                       [c for c in cohorts if int(c["replicate"].iloc[0]) < keep_cohorts])
+    return TrialResult(setup.spec.name, seed, r_total, setup.patients, per, observed, cohorts)

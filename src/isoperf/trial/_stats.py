@@ -16,6 +16,8 @@ curve is exactly 0.5 over an interval); tested against lifelines.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -71,4 +73,43 @@ def founding_statistics(cohort: pd.DataFrame, labels: list[str] | None = None) -
     died, alive = f & e, f & ~e
     out["median_os_died"] = float(np.median(t[died])) if died.any() else float("nan")
     out["median_os_alive"] = float(np.median(t[alive])) if alive.any() else float("nan")
+    return out
+
+
+def cohort_statistics(cohort: pd.DataFrame, labels: list[str] | None = None) -> dict[str, float]:
+    """The same statistics through the cohort-analysis path real cohorts take (:mod:`isoperf.outcomes`):
+    validation to the canonical table, Kaplan-Meier (lifelines, R conventions), response rates and
+    operative mortality. Raises when the virtual cohort does not pass validation."""
+    from isoperf.outcomes import kaplan_meier, operative_mortality, response_rates, validate_cohort
+
+    report = validate_cohort(cohort)
+    report.raise_for_problems()
+    c = report.cohort
+    labels = labels if labels is not None else sorted(c["arm"].astype(str).unique())
+    f = c[c["followed"].fillna(0).astype(int) == 1]
+
+    def med(df: pd.DataFrame, label: str) -> float:
+        if len(df) == 0:
+            return float("nan")
+        m = kaplan_meier(df["os_time"], df["os_event"].astype(int), label=label).median
+        return float("nan") if m is None else float(m)
+
+    rr = response_rates(f["best_response"]).rates
+
+    def rate(p: Any) -> float:
+        return float("nan") if p.rate is None else float(p.rate)
+
+    out = {
+        "operative_mortality": rate(operative_mortality(c)),
+        "cr_rate": rate(rr["CR"]),
+        "pr_rate": rate(rr["PR"]),
+        "median_os": med(f, "followed"),
+    }
+    for lab in labels:
+        out[f"median_os[{lab}]"] = med(f[f["arm"].astype(str) == lab], lab)
+    out["extrahepatic_rate"] = float(f["extrahepatic_recurrence"].fillna(0).astype(float).mean()) if len(f) else float("nan")
+    died = f[f["os_event"] == 1]["os_time"]
+    alive = f[f["os_event"] == 0]["os_time"]
+    out["median_os_died"] = float(died.median()) if len(died) else float("nan")
+    out["median_os_alive"] = float(alive.median()) if len(alive) else float("nan")
     return out
