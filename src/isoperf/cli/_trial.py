@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
             t.add_column(col)
         for r in res.summary.itertuples():
             inside = "" if r.inside is None else ("yes" if r.inside else "NO")
-            t.add_row(r.statistic, _fmt(r.median, r.statistic), _fmt([r.pi_low, r.pi_high], r.statistic),
+            t.add_row(escape(r.statistic), _fmt(r.median, r.statistic), _fmt([r.pi_low, r.pi_high], r.statistic),
                       _fmt(r.observed, r.statistic) if r.observed is not None else "", inside)
         _out.print(t)
         _out.print(d["disclaimer"])
@@ -187,7 +187,7 @@ def register(app: typer.Typer) -> None:
         for col in ("statistic", "target", "target SD", "simulated", "z"):
             f.add_column(col)
         for r in res.fit.itertuples():
-            f.add_row(r.statistic, f"{r.target:.3g}", f"{r.target_sd:.2g}", f"{r.simulated:.3g}", f"{r.z:+.2f}")
+            f.add_row(escape(r.statistic), f"{r.target:.3g}", f"{r.target_sd:.2g}", f"{r.simulated:.3g}", f"{r.z:+.2f}")
         _out.print(f)
 
 

@@ -7,7 +7,7 @@ isoperf is research software, not a medical device, and gives no clinical advice
 from isoperf.response._kill import SUPPORTED, bliss_fraction_affected, bliss_log_kill, drug_log_kill
 from isoperf.response._parameters import UNITS, ModelParameter, ParameterSet, load_parameters
 from isoperf.response._recist import CATEGORIES, best_overall_response, category_names, classify
-from isoperf.response._tumour import TumourState, crossing_time, sum_of_diameters
+from isoperf.response._tumour import TumourState, crossing_time, gompertz_rate, sum_of_diameters
 
 __all__ = [
     "CATEGORIES",
@@ -23,6 +23,7 @@ __all__ = [
     "classify",
     "crossing_time",
     "drug_log_kill",
+    "gompertz_rate",
     "load_parameters",
     "sum_of_diameters",
 ]

@@ -21,6 +21,8 @@ from isoperf._units import _parse
 UNITS: dict[str, str] = {
     "doubling_time_mean": "month",
     "doubling_time_cv": "",
+    "doubling_reference_fraction": "",
+    "capacity_fraction": "",
     "fu_emax": "",
     "fu_auc50": "mg*min/L",
     "fu_hill": "",

@@ -2,8 +2,11 @@
 of Claret et al. 2009: growth, drug-induced kill, resistance and regrowth).
 
 State per patient (volumes in litres): sensitive viable ``S``, resistant viable ``R``, dead ``D``.
-Between treatments viable cells grow exponentially at rate ``g = ln 2 / doubling time`` and dead
-tissue is cleared first-order (``dead_cell_half_life``). A treatment with ln-kill ``L`` moves
+Between treatments the viable volume ``V = S + R`` grows by Gompertz's law
+``dV/dt = beta V ln(K / V)`` (growth slows as the liver fills; Finlay et al. found the growth rate of
+colorectal liver metastases reduced at larger hepatic replacement), both populations by the same factor,
+and dead tissue is cleared first-order (``dead_cell_half_life``). ``beta`` is set from the doubling
+time at a reference volume: ``beta = ln 2 / (DT ln(K / V_ref))``. A treatment with ln-kill ``L`` moves
 ``S (1 - exp(-L))`` and ``R (1 - exp(-rho L))`` into ``D`` (``rho`` = resistant kill ratio).
 What imaging measures is ``S + R + D``; the liver fails when the viable volume ``S + R`` reaches the
 lethal burden.
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LN2 = float(np.log(2.0))
-_CAP = 1e6  # L
+_TINY = 1e-300  # L: a volume that counts as none
 
 
 @dataclass
@@ -42,15 +45,16 @@ class TumourState:
     def measured(self) -> np.ndarray:
         return self.sensitive + self.resistant + self.dead
 
-    def advance(self, t: float, growth_rate: np.ndarray, clearance_rate: float) -> None:
-        """Grow viable cells and clear dead tissue from ``self.t`` to ``t`` (rates per time unit)."""
+    def advance(self, t: float, beta: np.ndarray, capacity: np.ndarray, clearance_rate: float) -> None:
+        """Gompertz growth of viable cells and first-order clearance of dead tissue from ``self.t`` to ``t``."""
         dt = t - self.t
         if dt < 0:
             raise ValueError("time runs forward only")
-        f = np.exp(np.minimum(growth_rate * dt, 200.0))
-        # capped far above any lethal burden (the patient has died long before): avoids overflow
-        self.sensitive = np.minimum(self.sensitive * f, _CAP)
-        self.resistant = np.minimum(self.resistant * f, _CAP)
+        v = np.maximum(self.viable, _TINY)
+        v_new = capacity * np.exp(np.log(v / capacity) * np.exp(-beta * dt))
+        f = v_new / v
+        self.sensitive = self.sensitive * f
+        self.resistant = self.resistant * f
         self.dead = self.dead * np.exp(-clearance_rate * dt)
         self.t = t
 
@@ -66,13 +70,21 @@ class TumourState:
         self.dead = self.dead + ks + kr
 
 
-def crossing_time(v0: np.ndarray, threshold: np.ndarray, growth_rate: np.ndarray, t0: float,
+def gompertz_rate(doubling_time: np.ndarray, capacity: np.ndarray, reference_volume: np.ndarray) -> np.ndarray:
+    """``beta`` such that a tumour of ``reference_volume`` doubles (instantaneously) in ``doubling_time``."""
+    return LN2 / (np.asarray(doubling_time) * np.log(np.asarray(capacity) / np.asarray(reference_volume)))
+
+
+def crossing_time(v0: np.ndarray, threshold: np.ndarray, beta: np.ndarray, capacity: np.ndarray, t0: float,
                   t1: float) -> np.ndarray:
-    """Time in ``[t0, t1]`` at which ``v0 * exp(g (t - t0))`` reaches ``threshold``; ``inf`` if it does not."""
-    v0 = np.asarray(v0, dtype=float)
-    with np.errstate(divide="ignore"):
-        t = t0 + np.log(threshold / np.maximum(v0, 1e-300)) / growth_rate
+    """Time in ``[t0, t1]`` at which Gompertz growth from ``v0`` reaches ``threshold`` (< capacity);
+    ``inf`` if it does not."""
+    v0 = np.maximum(np.asarray(v0, dtype=float), _TINY)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log(v0 / capacity) / np.log(threshold / capacity)   # > 1 while v0 < threshold
+        t = t0 + np.log(ratio) / beta
     t = np.where(v0 >= threshold, t0, t)
+    t = np.where(threshold >= capacity, np.inf, t)
     return np.where(t <= t1, t, np.inf)
 
 

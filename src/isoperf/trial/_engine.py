@@ -23,7 +23,7 @@ from isoperf.response import (
     sum_of_diameters,
 )
 from isoperf.response._recist import PD
-from isoperf.response._tumour import LN2
+from isoperf.response._tumour import LN2, gompertz_rate
 from isoperf.trial._noise import COL, DOSE_COLS, SHARE_COLS
 from isoperf.trial._setup import ArmSetup, TrialSetup
 from isoperf.trial._spec import Distribution
@@ -86,13 +86,15 @@ def simulate_batch(setup: TrialSetup, noise: np.ndarray, params: ParameterSet | 
     weights = np.array([a.allocation for a in setup.arms], dtype=float)
     edges = np.cumsum(weights) / weights.sum()
     arm_idx = np.minimum(np.searchsorted(edges, noise[:, COL["arm"]], side="right"), len(setup.arms) - 1)
-    cols = {k: np.empty(n) for k in ("age", "tf", "weight", "height", "male")}
-    cov, el = setup.covariates, setup.eligibility
-    cols["age"] = _draw(cov["age"], noise[:, COL["age"]], el.get("age"))
-    cols["tf"] = _draw(cov["tumour_fraction"], noise[:, COL["tumour_fraction"]], el.get("tumour_fraction"))
-    cols["weight"] = _draw(cov["weight"], noise[:, COL["weight"]], el.get("weight"))
-    cols["height"] = _draw(cov["height"], noise[:, COL["height"]], el.get("height"))
-    male = noise[:, COL["male"]] < float(cov["male"].value if cov["male"].value is not None else 0.5)
+    cols = {k: np.empty(n) for k in ("age", "tf", "weight", "height")}
+    male = np.zeros(n, dtype=bool)
+    for a, arm in enumerate(setup.arms):
+        m = arm_idx == a
+        cov = {**setup.covariates, **(arm.covariates or {})}
+        el = {**setup.eligibility, **(arm.eligibility or {})}
+        for key, name in (("age", "age"), ("tf", "tumour_fraction"), ("weight", "weight"), ("height", "height")):
+            cols[key][m] = _draw(cov[name], noise[m, COL[name]], el.get(name))
+        male[m] = noise[m, COL["male"]] < float(cov["male"].value if cov["male"].value is not None else 0.5)
     c = liver_constants()
     bsa = np.sqrt(cols["weight"] * cols["height"] / 3600.0)
     slv = np.maximum(c["korean_slv_slope"] * bsa + c["korean_slv_intercept"], 0.1)
@@ -150,11 +152,13 @@ def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarr
     mean = p["doubling_time_mean"]
     s2 = np.log1p(p["doubling_time_cv"] ** 2)
     dt = np.exp(np.log(mean) - 0.5 * s2 + np.sqrt(s2) * _z(u[:, COL["doubling"]]))
-    g = LN2 / dt
+    capacity = p["capacity_fraction"] * slv
+    g = gompertz_rate(dt, capacity, p["doubling_reference_fraction"] * slv)
     kd = LN2 / p["dead_cell_half_life"]
     v0 = tf * slv
-    lethal = np.maximum(p["lethal_tumour_fraction"] * np.exp(p["lethal_fraction_sd_log"] * _z(u[:, COL["lethal"]])),
-                        1.2 * tf) * slv
+    lethal = np.minimum(np.maximum(
+        p["lethal_tumour_fraction"] * np.exp(p["lethal_fraction_sd_log"] * _z(u[:, COL["lethal"]])), 1.2 * tf),
+        0.98 * p["capacity_fraction"]) * slv
     # --- competing events -----------------------------------------------------------------------
     if arm.ilp:
         lo = logit(p["operative_risk"]) + np.log(p["operative_odds_ratio_per_10pct"]) * (
@@ -193,9 +197,9 @@ def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarr
     for t, kind, k in events:
         if t > setup.horizon:
             break
-        cross = crossing_time(state.viable, lethal, g, state.t, t)
+        cross = crossing_time(state.viable, lethal, g, capacity, state.t, t)
         t_hep = np.where(np.isinf(t_hep), cross, t_hep)
-        state.advance(t, g, kd)
+        state.advance(t, g, capacity, kd)
         alive = t < np.minimum(other_death, t_hep)
         if kind == 0:
             active = alive & (t <= censor) & np.isinf(pd_time)
@@ -208,7 +212,7 @@ def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarr
             give = planned & alive & np.isinf(pd_time) & (t_ex > t)
             state.kill(sens * lnk_fo, p["resistant_kill_ratio"], mask=give)
             cycles += give
-    cross = crossing_time(state.viable, lethal, g, state.t, np.inf)
+    cross = crossing_time(state.viable, lethal, g, capacity, state.t, np.inf)
     t_hep = np.where(np.isinf(t_hep), cross, t_hep)
     # --- endpoints -----------------------------------------------------------------------------
     death = np.minimum(other_death, t_hep)

@@ -49,6 +49,8 @@ class ArmSetup:
     fo_probability: float | None
     fo_table: ExposureTable | None
     fo_drugs: list[tuple[str, float]]      # (drug, mg)
+    covariates: dict[str, Distribution] | None = None
+    eligibility: dict[str, tuple[float, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ def _arm(i: int, arm: Arm, spec: TrialSpec, workers: int) -> ArmSetup:
         fo_interval=months(fo.interval, f"{where}.follow_on.interval") if fo else 0.0,
         fo_cycles=fo.cycles if fo else 0, fo_probability=fo.probability if fo else None,
         fo_table=fo_table, fo_drugs=fo_drugs,
+        covariates=dict(arm.covariates) or None,
+        eligibility={k: (float(v[0]), float(v[1])) for k, v in arm.eligibility.items()} or None,
     )
 
 
@@ -159,9 +163,11 @@ def setup_trial(source: Any, *, workers: int = 1, fitted: str | Path | None = No
     times = tuple(first + k * every for k in range(n))
     cov = {**DEFAULT_COVARIATES, **spec.covariates}
     elig = {**DEFAULT_ELIGIBILITY, **{k: (float(v[0]), float(v[1])) for k, v in spec.eligibility.items()}}
-    for k, (lo, hi) in elig.items():
-        if not lo < hi:
-            raise InputError(f"eligibility.{k}", f"range [{lo}, {hi}] is empty", "give [low, high] with low < high")
+    checks = [("eligibility", elig)] + [(f"arms[{i}].eligibility", dict(a.eligibility)) for i, a in enumerate(spec.arms)]
+    for where, table in checks:
+        for k, (lo, hi) in table.items():
+            if not lo < hi:
+                raise InputError(f"{where}.{k}", f"range [{lo}, {hi}] is empty", "give [low, high] with low < high")
     arms = [_arm(i, a, spec, workers) for i, a in enumerate(spec.arms)]
     return TrialSetup(spec=spec, params=params or trial_parameters(spec, fitted), arms=arms, patients=d.patients,
                       accrual=accrual, follow_up=follow_up, loss_to_follow_up=d.loss_to_follow_up,

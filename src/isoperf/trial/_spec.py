@@ -74,6 +74,8 @@ class Arm(_Strict):
     ilp: dict[str, Any] | None = None
     doses: list[DoseRange] = Field(default_factory=list)
     follow_on: FollowOn | None = None
+    covariates: dict[str, Distribution] = Field(default_factory=dict)
+    eligibility: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
 
 class Design(_Strict):
@@ -135,10 +137,15 @@ def load_trial(source: str | Path | dict[str, Any] | TrialSpec) -> TrialSpec:
     names = [a.name for a in spec.arms]
     if len(set(names)) != len(names):
         raise InputError("arms", f"arm names repeat: {names}", "give every arm its own name")
-    for k in spec.eligibility:
-        if k not in ("age", "tumour_fraction", "weight", "height"):
-            raise InputError(f"eligibility.{k}", "unknown covariate", "use age, tumour_fraction, weight or height")
-    for k in spec.covariates:
-        if k not in ("age", "tumour_fraction", "weight", "height", "male"):
-            raise InputError(f"covariates.{k}", "unknown covariate", "use age, tumour_fraction, weight, height or male")
+    tables = [("", spec.eligibility, spec.covariates)] + [
+        (f"arms[{i}].", a.eligibility, a.covariates) for i, a in enumerate(spec.arms)]
+    for prefix, elig, cov in tables:
+        for k in elig:
+            if k not in ("age", "tumour_fraction", "weight", "height"):
+                raise InputError(f"{prefix}eligibility.{k}", "unknown covariate",
+                                 "use age, tumour_fraction, weight or height")
+        for k in cov:
+            if k not in ("age", "tumour_fraction", "weight", "height", "male"):
+                raise InputError(f"{prefix}covariates.{k}", "unknown covariate",
+                                 "use age, tumour_fraction, weight, height or male")
     return spec
