@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-_ENGINE_OUTPUT = {"until": "720 min", "step": "60 min"}  # 5-FU, MMC and cisplatin are cleared by 12 h
+from isoperf._units import parse_quantity
+
+_CLEARED_AFTER = 720.0  # min after the last dose ends: 5-FU, mitomycin C and cisplatin are cleared by then
 
 
 def _protocol(procedure: dict[str, Any], doses: list[dict[str, Any]], patient: dict[str, Any],
@@ -35,7 +37,11 @@ def _protocol(procedure: dict[str, Any], doses: list[dict[str, Any]], patient: d
     proc = copy.deepcopy(procedure)
     proc["doses"] = doses
     pat = {"weight": "70 kg", "height": "175 cm", **patient, "tumour_fraction": str(tumour_fraction)}
-    return {"name": "exposure grid point", "patient": pat, "procedures": [proc], "output": dict(_ENGINE_OUTPUT)}
+    last = max((parse_quantity(d.get("at", "0 min"), "time", field="at")
+                + parse_quantity(d.get("over", "0 min"), "time", field="over") for d in doses), default=0.0)
+    end = max(last, parse_quantity(proc.get("duration", "0 min"), "time", field="duration"))
+    until = f"{end + _CLEARED_AFTER:g} min"
+    return {"name": "exposure grid point", "patient": pat, "procedures": [proc], "output": {"until": until, "step": "60 min"}}
 
 
 def _tumour_auc(protocol: dict[str, Any]) -> dict[str, float]:
