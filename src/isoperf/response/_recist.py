@@ -11,7 +11,8 @@ Per assessment (target lesions only, no new lesions):
 Best overall response: the best category recorded before progression (CR > PR > SD > PD). Stable
 disease counts only when it was measured at least ``min_sd_duration`` after the start; a patient with
 no qualifying assessment is NE (not evaluable). Confirmation of CR/PR is not required (RECIST 1.1 for
-non-randomised trials requires it; pass ``confirm=True`` to demand a second assessment at CR/PR or better).
+non-randomised trials requires it; pass ``confirm=True`` to demand a response at the next assessment too,
+the worse of the two counting).
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ def best_overall_response(codes: np.ndarray, times: np.ndarray, *, min_sd_durati
         ok = (c >= 0) & ~stopped
         if confirm:
             nxt = codes[:, j + 1] if j + 1 < m else np.full(n, -1)
-            confirmed = (nxt >= 0) & (nxt <= c)
-            c = np.where((c <= PR) & ~confirmed, SD, c)
+            # a response counts when the next assessment is a response too; the worse of the two counts
+            # (CR then PR = PR); otherwise the response is recorded as SD
+            both = (nxt >= 0) & (nxt <= PR)
+            c = np.where(c <= PR, np.where(both, np.maximum(c, nxt), SD), c)
         cand = np.where((c == SD) & (times[j] < min_sd_duration - 1e-12), NE, c)
         take = ok & (cand < best)
         best = np.where(take, cand, best).astype(np.int8)

@@ -111,7 +111,7 @@ def simulate_batch(setup: TrialSetup, noise: np.ndarray, params: ParameterSet | 
         m = arm_idx == a
         if not m.any():
             continue
-        r = _simulate_arm(setup, arm, p, noise[m], cols["age"][m], cols["tf"][m], slv[m])
+        r = _simulate_arm(setup, arm, p, noise[m], cols["age"][m], cols["tf"][m], slv[m], bsa[m])
         out_label[m] = r["label"]
         for k in res:
             res[k][m] = r[k]
@@ -129,7 +129,7 @@ def simulate_batch(setup: TrialSetup, noise: np.ndarray, params: ParameterSet | 
 
 
 def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarray, age: np.ndarray,
-                  tf: np.ndarray, slv: np.ndarray) -> dict:
+                  tf: np.ndarray, slv: np.ndarray, bsa: np.ndarray) -> dict:
     n = u.shape[0]
     inf = np.full(n, np.inf)
     # --- doses and tumour exposure of the ILP -----------------------------------------------------
@@ -140,11 +140,11 @@ def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarr
         dose = np.where(gets, d["min_mg"] + u[:, DOSE_COLS[j]] * (d["max_mg"] - d["min_mg"]), 0.0)
         doses[d["drug"]] = doses.get(d["drug"], 0.0) + dose
         if arm.ilp_table is not None:
-            aucs[d["drug"]] = aucs.get(d["drug"], 0.0) + np.where(gets, arm.ilp_table(d["drug"], dose, tf), 0.0)
+            aucs[d["drug"]] = aucs.get(d["drug"], 0.0) + np.where(gets, arm.ilp_table(d["drug"], dose, tf, bsa), 0.0)
     lnk_ilp = bliss_log_kill(aucs, p) * np.ones(n) if aucs else np.zeros(n)
     lnk_fo = np.zeros(n)
     if arm.follow_on and arm.fo_table is not None:
-        fo_auc = {drug: arm.fo_table(drug, np.full(n, mg), tf) for drug, mg in arm.fo_drugs}
+        fo_auc = {drug: arm.fo_table(drug, np.full(n, mg), tf, bsa) for drug, mg in arm.fo_drugs}
         lnk_fo = bliss_log_kill(fo_auc, p) * np.ones(n) * p["hai_sensitivity_ratio"]
     # --- patient-level parameters ---------------------------------------------------------------
     sens = p["sensitivity_median"] * np.exp(p["sensitivity_sd_log"] * _z(u[:, COL["sensitivity"]]))

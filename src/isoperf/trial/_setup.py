@@ -97,8 +97,8 @@ def _arm(i: int, arm: Arm, spec: TrialSpec, workers: int) -> ArmSetup:
             raise InputError(f"{where}.doses", "an ILP arm has no doses", "add [[arms.doses]] entries")
         proc = {"type": "ilp", **arm.ilp}
         ilp_table = build_exposure_table(proc, doses, dose_points=grid.dose_points,
-                                         tumour_fractions=tuple(grid.tumour_fractions), patient=grid.patient,
-                                         workers=workers)
+                                         tumour_fractions=tuple(grid.tumour_fractions), bsa=tuple(grid.bsa),
+                                         patient=grid.patient, workers=workers)
     fo = arm.follow_on
     fo_table, fo_drugs = None, []
     if fo is not None:
@@ -114,8 +114,8 @@ def _arm(i: int, arm: Arm, spec: TrialSpec, workers: int) -> ArmSetup:
         if not fdoses:
             raise InputError(f"{where}.follow_on.doses", "no doses", "add [[arms.follow_on.doses]] entries")
         fo_table = build_exposure_table(dict(fo.procedure), fdoses, dose_points=2,
-                                        tumour_fractions=tuple(grid.tumour_fractions), patient=grid.patient,
-                                        workers=workers)
+                                        tumour_fractions=tuple(grid.tumour_fractions), bsa=tuple(grid.bsa),
+                                        patient=grid.patient, workers=workers)
     return ArmSetup(
         name=arm.name, label=arm.label or arm.name, allocation=arm.allocation, ilp=arm.ilp is not None,
         doses=doses, ilp_table=ilp_table, follow_on=fo is not None,

@@ -92,6 +92,7 @@ class Design(_Strict):
 class ExposureGrid(_Strict):
     dose_points: int = Field(default=7, ge=2)
     tumour_fractions: list[float] = Field(default_factory=lambda: [0.05, 0.3, 0.6])
+    bsa: list[float] = Field(default_factory=lambda: [1.4, 1.65, 1.9, 2.15, 2.4])
     patient: dict[str, Any] = Field(default_factory=dict)
 
 
