@@ -199,6 +199,7 @@ def test_untreated_arm_has_no_operative_deaths_and_no_responses():
     assert validate_cohort(df).problems == []
     assert set(df["best_response"]) <= {"SD", "PD", "NE"}
     assert (df["follow_on_cycles"] == 0).all()
+    assert (df["operative_death"] == 0).all()
 
 
 def test_cli_trial_json_layout_and_outputs(tmp_path):
@@ -213,7 +214,7 @@ def test_cli_trial_json_layout_and_outputs(tmp_path):
     r = CliRunner().invoke(app, ["trial", str(path), "--replicates", "3", "--seed", "4", "--format", "json",
                                  "--out", str(out)])
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.output, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
     assert {"trial", "seed", "replicates", "patients", "statistics", "disclaimer"} <= set(d)
     st = d["statistics"]["median_os"]
     assert {"median", "pi95", "observed", "inside_pi", "replicates_not_reached"} <= set(st)

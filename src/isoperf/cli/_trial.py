@@ -47,6 +47,10 @@ def _fmt(x: Any, stat: str) -> str:
     return f"{100 * x:.0f}%" if stat.endswith(("rate", "mortality")) else f"{x:.1f}"
 
 
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
 def _plot_replicate(cohort: Any, path: Path, title: str) -> None:
     from isoperf.outcomes import kaplan_meier, plot_km, save_figure, validate_cohort
 
@@ -119,7 +123,7 @@ def register(app: typer.Typer) -> None:
         for r in res.summary.itertuples():
             inside = "" if r.inside is None else ("yes" if r.inside else "NO")
             t.add_row(escape(r.statistic), _fmt(r.median, r.statistic), _fmt([r.pi_low, r.pi_high], r.statistic),
-                      _fmt(r.observed, r.statistic) if r.observed is not None else "", inside)
+                      "" if _missing(r.observed) else _fmt(r.observed, r.statistic), inside)
         _out.print(t)
         _out.print(d["disclaimer"])
 

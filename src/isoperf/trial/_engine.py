@@ -230,7 +230,8 @@ def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarr
     names = np.array(["operative", "hepatic", "extrahepatic", "background"], dtype=object)
     cause = np.where(os_event, names[which], cause)
     label = np.where(cycles > 0, arm.label_with, arm.label_without) if arm.follow_on else np.full(n, arm.label, dtype=object)
-    op_death = os_event & (os_time <= OPERATIVE_WINDOW + _EPS)
+    # operative death: death within 30 days of the procedure (cohort schema); no procedure, no operative death
+    op_death = os_event & (os_time <= OPERATIVE_WINDOW + _EPS) & bool(arm.ilp)
     return {"label": label, "os_time": os_time, "os_event": os_event, "pfs_time": pfs_time, "pfs_event": pfs_event,
             "hpfs_time": hpfs_time, "hpfs_event": hpfs_event, "extrahepatic": extra, "operative_death": op_death,
             "followed": followed, "best": best, "cause": cause, "doses": doses, "follow_on_cycles": cycles}

@@ -82,9 +82,10 @@ class TrialResult:
         return {
             "trial": self.name, "seed": self.seed, "replicates": self.replicates, "patients": self.patients,
             "statistics": {r.statistic: {"median": _num(r.median), "pi95": [_num(r.pi_low), _num(r.pi_high)],
-                                         "observed": r.observed, "inside_pi": r.inside,
+                                         "observed": self.observed.get(r.statistic), "inside_pi": r.inside,
                                          "replicates_not_reached": r.not_reached}
                            for r in s.itertuples()},
+            "time_unit": "months",
             "disclaimer": DISCLAIMER,
         }
 

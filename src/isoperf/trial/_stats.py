@@ -6,6 +6,7 @@ Definitions (the founding abstract's denominators):
 - ``cr_rate``, ``pr_rate``: best overall response CR / PR among followed patients (9/41, 28/41);
 - ``median_os``: Kaplan-Meier median overall survival of the followed patients (14 months);
 - ``median_os[LABEL]``: the same within a subgroup (``arm`` column), e.g. ILP+HAI 18 / ILP only 7.5;
+- ``share[LABEL]``: the subgroup's share of the followed patients (not reported by the founding series);
 - ``extrahepatic_rate``: extrahepatic (lung) and/or local recurrence among followed patients (40%);
 - ``median_os_died`` / ``median_os_alive``: plain median follow-up time of the followed who died /
   are alive (12.5 / 24 months).
@@ -47,7 +48,8 @@ def km_median(time: np.ndarray, event: np.ndarray) -> float:
 
 def statistic_names(labels: list[str]) -> list[str]:
     return ["operative_mortality", "cr_rate", "pr_rate", "median_os",
-            *[f"median_os[{lab}]" for lab in labels], "extrahepatic_rate", "median_os_died", "median_os_alive"]
+            *[f"median_os[{lab}]" for lab in labels], *[f"share[{lab}]" for lab in labels],
+            "extrahepatic_rate", "median_os_died", "median_os_alive"]
 
 
 def founding_statistics(cohort: pd.DataFrame, labels: list[str] | None = None) -> dict[str, float]:
@@ -69,6 +71,8 @@ def founding_statistics(cohort: pd.DataFrame, labels: list[str] | None = None) -
     for lab in labels:
         m = f & (arm == lab)
         out[f"median_os[{lab}]"] = km_median(t[m], e[m])
+    for lab in labels:
+        out[f"share[{lab}]"] = float((f & (arm == lab)).sum() / nf) if f.any() else float("nan")
     out["extrahepatic_rate"] = float(cohort["extrahepatic_recurrence"].to_numpy(dtype=float)[f].sum() / nf)
     died, alive = f & e, f & ~e
     out["median_os_died"] = float(np.median(t[died])) if died.any() else float("nan")
@@ -107,6 +111,8 @@ def cohort_statistics(cohort: pd.DataFrame, labels: list[str] | None = None) -> 
     }
     for lab in labels:
         out[f"median_os[{lab}]"] = med(f[f["arm"].astype(str) == lab], lab)
+    for lab in labels:
+        out[f"share[{lab}]"] = float((f["arm"].astype(str) == lab).mean()) if len(f) else float("nan")
     out["extrahepatic_rate"] = float(f["extrahepatic_recurrence"].fillna(0).astype(float).mean()) if len(f) else float("nan")
     died = f[f["os_event"] == 1]["os_time"]
     alive = f[f["os_event"] == 0]["os_time"]
