@@ -47,7 +47,6 @@ UNITS: dict[str, str] = {
     "operative_risk": "",
     "operative_reference_fraction": "",
     "operative_odds_ratio_per_10pct": "",
-    "hai_operative_risk": "",
     "hai_probability": "",
     "background_gompertz_a": "1/year",
     "background_gompertz_b": "1/year",

@@ -1,4 +1,7 @@
-"""RECIST 1.1 response categories from the sum of target-lesion diameters (Eisenhauer et al. 2009).
+"""RECIST 1.1 response categories from the sum of target-lesion diameters.
+
+Eisenhauer EA et al., Eur J Cancer 2009;45:228-47; the target-lesion rules as summarised by
+van Persijn van Meerten et al., Eur Radiol 2010;20:1456-67 (PMC2872013).
 
 Per assessment (target lesions only, no new lesions):
 

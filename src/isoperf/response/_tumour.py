@@ -3,8 +3,8 @@ of Claret et al. 2009: growth, drug-induced kill, resistance and regrowth).
 
 State per patient (volumes in litres): sensitive viable ``S``, resistant viable ``R``, dead ``D``.
 Between treatments the viable volume ``V = S + R`` grows by Gompertz's law
-``dV/dt = beta V ln(K / V)`` (growth slows as the liver fills; Finlay et al. found the growth rate of
-colorectal liver metastases reduced at larger hepatic replacement), both populations by the same factor,
+``dV/dt = beta V ln(K / V)`` (growth slows as the liver fills; the growth rate of colorectal liver
+metastases was found reduced at larger hepatic replacement, see the data file), both populations by the same factor,
 and dead tissue is cleared first-order (``dead_cell_half_life``). ``beta`` is set from the doubling
 time at a reference volume: ``beta = ln 2 / (DT ln(K / V_ref))``. A treatment with ln-kill ``L`` moves
 ``S (1 - exp(-L))`` and ``R (1 - exp(-rho L))`` into ``D`` (``rho`` = resistant kill ratio).

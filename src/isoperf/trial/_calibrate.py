@@ -41,7 +41,7 @@ from isoperf.trial._stats import founding_statistics
 
 #: parameters bounded in (0, 1): fitted on the logit scale; all others on the log scale
 _UNIT_INTERVAL = {"operative_risk", "resistant_fraction_median", "hai_probability", "lethal_tumour_fraction",
-                  "hai_operative_risk"}
+                  "doubling_reference_fraction"}
 
 
 @dataclass(frozen=True)
