@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import isoperf
 from isoperf._errors import InputError
 from isoperf.cli import app
-from isoperf.outcomes import kaplan_meier, validate_cohort
+from isoperf.outcomes import kaplan_meier, read_cohort, validate_cohort
 from isoperf.trial import (
     cohort_statistics,
     founding_statistics,
@@ -223,6 +223,15 @@ def test_cli_trial_json_layout_and_outputs(tmp_path):
               "adtte_replicate_0000.csv", "km_replicate_0000.png"):
         assert (out / f).exists(), f
     assert validate_cohort(pd.read_csv(out / "cohort_replicate_0000.csv")).problems == []
+    # the ADTTE file reads back through the real-cohort reader to the same statistics
+    wide = pd.read_csv(out / "cohort_replicate_0000.csv")
+    back = read_cohort(out / "adtte_replicate_0000.csv", format="adtte")
+    report = validate_cohort(back)
+    assert report.problems == [], [str(p) for p in report.problems]
+    a, b = cohort_statistics(wide, ["ILP"]), cohort_statistics(report.cohort, ["ILP"])
+    for k in a:
+        assert (math.isnan(a[k]) and math.isnan(b[k])) or a[k] == pytest.approx(b[k], rel=1e-9), k
+    assert set(back.columns) >= {"hpfs_time", "hpfs_event", "pfs_time", "best_response"}
 
 
 def test_targets_and_fitted_files_of_the_seed_study(examples):

@@ -46,14 +46,22 @@ def to_cohort(out: Outcomes, setup: TrialSetup, replicate: int) -> pd.DataFrame:
     return df
 
 
+#: subject-level columns carried on every ADTTE record (as ADSL variables are in ADaM)
+ADTTE_SUBJECT_COLUMNS: tuple[str, ...] = ("best_response", "extrahepatic_recurrence", "operative_death", "followed")
+
+
 def to_adtte(cohort: pd.DataFrame) -> pd.DataFrame:
-    """Long ADTTE-shaped table: USUBJID, ARM, PARAMCD (OS, PFS, HPFS), PARAM, AVAL (months), CNSR."""
+    """Long ADTTE-shaped table: USUBJID, ARM, PARAMCD (OS, PFS, HPFS), PARAM, AVAL (months), AVALU, CNSR,
+    plus the subject-level columns; ``isoperf.outcomes.read_cohort`` reads it back to the same cohort."""
     params = [("OS", "Overall survival", "os"), ("PFS", "Progression-free survival", "pfs"),
               ("HPFS", "Hepatic progression-free survival", "hpfs")]
     parts = []
     for code, label, stem in params:
-        parts.append(pd.DataFrame({
+        part = pd.DataFrame({
             "USUBJID": cohort["patient_id"], "ARM": cohort["arm"], "PARAMCD": code, "PARAM": label,
             "AVAL": cohort[f"{stem}_time"], "AVALU": "MONTHS", "CNSR": 1 - cohort[f"{stem}_event"],
-        }))
+        })
+        for c in ADTTE_SUBJECT_COLUMNS:
+            part[c] = cohort[c]
+        parts.append(part)
     return pd.concat(parts, ignore_index=True)
