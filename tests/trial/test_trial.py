@@ -191,6 +191,7 @@ def test_bad_trial_input_names_the_field(tmp_path):
     r = CliRunner().invoke(app, ["trial", str(bad)])
     assert r.exit_code == 2
     assert "trial.patiens" in r.output and "Traceback" not in r.output
+    assert "did you mean 'patients'" in r.output
 
 
 def test_untreated_arm_has_no_operative_deaths_and_no_responses():
