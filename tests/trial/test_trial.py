@@ -178,6 +178,9 @@ def test_calibration_recovers_known_parameters(setup):
     for k in truth:
         lo, hi = res.ci95[k]
         assert lo < res.estimate[k] < hi and res.se[k] > 0
+    # reproducible from the seed
+    again = calibrate(replace(setup, params=start), targets, list(truth), replicates=40, seed=99, maxfev=300)
+    assert again.estimate == res.estimate and again.se == res.se
 
 
 def test_bad_trial_input_names_the_field(tmp_path):

@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
             setup = setup_trial(trial, workers=workers, fitted=fitted)
 
             def progress(done: int, total: int) -> None:
-                if fmt == OutFormat.table:
+                if fmt == OutFormat.table and _err.is_terminal:
                     _err.print(f"  replicates {done}/{total}", end="\r")
 
             res = run_trial(setup, replicates=replicates, seed=seed, workers=workers,
@@ -115,7 +115,8 @@ def register(app: typer.Typer) -> None:
         if fmt == OutFormat.json:
             print(json.dumps(d, indent=1))
             return
-        _err.print(" " * 40, end="\r")
+        if _err.is_terminal:
+            _err.print(" " * 40, end="\r")
         t = Table(title=f"{res.name}: {res.replicates} replicates x {res.patients} patients, seed {seed} "
                   f"({seconds:.1f} s)")
         for col in ("statistic", "median", "95% prediction interval", "observed", "inside"):
