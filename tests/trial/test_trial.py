@@ -224,7 +224,7 @@ def test_cli_trial_json_layout_and_outputs(tmp_path):
     assert {"median", "pi95", "observed", "inside_pi", "replicates_not_reached"} <= set(st)
     assert st["observed"] == 14.0
     for f in ("trial_summary.json", "statistics_per_replicate.csv", "cohort_replicate_0000.csv",
-              "adtte_replicate_0000.csv", "km_replicate_0000.png"):
+              "adtte_replicate_0000.csv", "assessments_replicate_0000.csv", "km_replicate_0000.png"):
         assert (out / f).exists(), f
     assert validate_cohort(pd.read_csv(out / "cohort_replicate_0000.csv")).problems == []
     # the ADTTE file reads back through the real-cohort reader to the same statistics
@@ -245,3 +245,29 @@ def test_targets_and_fitted_files_of_the_seed_study(examples):
     fitted = tomllib.loads((examples / "seed_study_fitted.toml").read_text())["parameters"]
     assert set(fitted) == set(cfg["parameters"])
     assert all(v["fitted"] for v in fitted.values())
+
+
+def test_assessments_reproduce_the_best_response(setup):
+    """The per-assessment RECIST table is consistent with each patient's best overall response."""
+    from isoperf.response import classify
+    from isoperf.trial import replicate_assessments
+
+    df = simulate_replicate(setup, 8, 0)
+    ass = replicate_assessments(setup, 8, 0)
+    assert set(ass["category"]) <= {"CR", "PR", "SD", "PD"}
+    order = {"CR": 0, "PR": 1, "SD": 2, "PD": 3, "NE": 4}
+    for pid, g in ass.groupby("patient_id"):
+        g = g.sort_values("time")
+        # no assessment after progression
+        assert (g["category"] == "PD").sum() <= 1 and (g["category"].iloc[:-1] != "PD").all()
+        # recompute each category from the diameters (baseline from the change, nadir running)
+        base = float(g["sum_of_diameters"].iloc[0] / (1 + g["change_from_baseline"].iloc[0]))
+        nadir = base
+        for sld, cat in zip(g["sum_of_diameters"], g["category"], strict=True):
+            assert int(classify(base, nadir, sld)) == order[cat]
+            nadir = min(nadir, sld)
+        best = df.loc[df["patient_id"] == pid, "best_response"].iloc[0]
+        assert order[best] == min(order[c] for c in g["category"])
+    # patients never assessed are NE
+    never = set(df["patient_id"]) - set(ass["patient_id"])
+    assert (df.loc[df["patient_id"].isin(never), "best_response"] == "NE").all()

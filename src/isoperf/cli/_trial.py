@@ -74,13 +74,13 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[OutFormat, typer.Option("--format", help="table or json.")] = OutFormat.table,
         out: Annotated[Path | None, typer.Option(help="Directory for the summary JSON, per-replicate "
                                                  "statistics, the first replicate's cohort (canonical and "
-                                                 "ADTTE CSV) and its KM plot.")] = None,
+                                                 "ADTTE CSV), its RECIST assessments and its KM plot.")] = None,
         fitted: Annotated[Path | None, typer.Option(help="Fitted-parameters file (default: the file's `fitted`).")] = None,
         fast: Annotated[bool, typer.Option("--fast", help="Numpy statistics instead of the isoperf.outcomes "
                                            "analysis of every replicate (same definitions, faster).")] = False,
     ) -> None:
         """Run a virtual trial: replicate cohorts and, per statistic, the median and 95% prediction interval."""
-        from isoperf.trial import run_trial, setup_trial, to_adtte
+        from isoperf.trial import replicate_assessments, run_trial, setup_trial, to_adtte
 
         try:
             if replicates is not None and replicates < 1:
@@ -111,6 +111,7 @@ def register(app: typer.Typer) -> None:
                 c = res.cohorts[0]
                 c.to_csv(out / "cohort_replicate_0000.csv", index=False)
                 to_adtte(c).to_csv(out / "adtte_replicate_0000.csv", index=False)
+                replicate_assessments(setup, seed, 0).to_csv(out / "assessments_replicate_0000.csv", index=False)
                 _plot_replicate(c, out / "km_replicate_0000.png", f"{res.name}: replicate 0 (seed {seed})")
         if fmt == OutFormat.json:
             print(json.dumps(d, indent=1))

@@ -65,3 +65,22 @@ def to_adtte(cohort: pd.DataFrame) -> pd.DataFrame:
             part[c] = cohort[c]
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
+
+
+def assessments_table(out: Outcomes, cohort: pd.DataFrame) -> pd.DataFrame:
+    """One row per patient and RECIST assessment that took place: ``patient_id``, ``time`` (months),
+    ``sum_of_diameters`` (mm), ``change_from_baseline`` (fraction) and ``category`` (CR/PR/SD/PD)."""
+    if out.assessment_codes is None or out.assessment_sld is None or out.baseline_sld is None:
+        raise ValueError("these outcomes carry no assessments")
+    from isoperf.response import category_names
+
+    times = np.asarray(out.assessment_times, dtype=float)
+    pi, ai = np.nonzero(out.assessment_codes >= 0)
+    sld = out.assessment_sld[pi, ai]
+    return pd.DataFrame({
+        "patient_id": cohort["patient_id"].to_numpy()[pi],
+        "time": times[ai],
+        "sum_of_diameters": sld,
+        "change_from_baseline": sld / out.baseline_sld[pi] - 1.0,
+        "category": category_names(out.assessment_codes[pi, ai]).astype(str),
+    })

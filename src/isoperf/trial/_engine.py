@@ -77,6 +77,10 @@ class Outcomes:
     extrahepatic: np.ndarray
     best_response: np.ndarray  # codes 0 CR .. 4 NE
     cause: np.ndarray          # str: operative, hepatic, extrahepatic, background, alive
+    assessment_codes: np.ndarray | None = None  # (patients, assessments): RECIST code, -1 = not assessed
+    assessment_sld: np.ndarray | None = None    # (patients, assessments): sum of diameters (mm), NaN = not assessed
+    baseline_sld: np.ndarray | None = None      # (patients,) mm
+    assessment_times: tuple[float, ...] = ()    # months
 
 
 def simulate_batch(setup: TrialSetup, noise: np.ndarray, params: ParameterSet | None = None) -> Outcomes:
@@ -105,6 +109,10 @@ def simulate_batch(setup: TrialSetup, noise: np.ndarray, params: ParameterSet | 
     ev: dict[str, np.ndarray] = {k: np.zeros(n, dtype=bool) for k in (
         "os_event", "pfs_event", "hpfs_event", "extrahepatic", "operative_death", "followed")}
     best = np.full(n, 4, dtype=np.int8)
+    n_ass = len(setup.assessment_times)
+    a_codes = np.full((n, n_ass), -1, dtype=np.int8)
+    a_sld = np.full((n, n_ass), np.nan)
+    b_sld = np.zeros(n)
     cause = np.empty(n, dtype=object)
     dose_out: dict[str, np.ndarray] = {}
     for a, arm in enumerate(setup.arms):
@@ -118,6 +126,9 @@ def simulate_batch(setup: TrialSetup, noise: np.ndarray, params: ParameterSet | 
         for k in ev:
             ev[k][m] = r[k]
         best[m] = r["best"]
+        a_codes[m] = r["codes"]
+        a_sld[m] = r["sld"]
+        b_sld[m] = r["baseline_sld"]
         cause[m] = r["cause"]
         for drug, v in r["doses"].items():
             dose_out.setdefault(drug, np.zeros(n))[m] = v
@@ -125,7 +136,9 @@ def simulate_batch(setup: TrialSetup, noise: np.ndarray, params: ParameterSet | 
                     doses=dose_out, follow_on_cycles=res["follow_on_cycles"], operative_death=ev["operative_death"],
                     followed=ev["followed"], os_time=res["os_time"], os_event=ev["os_event"],
                     pfs_time=res["pfs_time"], pfs_event=ev["pfs_event"], hpfs_time=res["hpfs_time"],
-                    hpfs_event=ev["hpfs_event"], extrahepatic=ev["extrahepatic"], best_response=best, cause=cause)
+                    hpfs_event=ev["hpfs_event"], extrahepatic=ev["extrahepatic"], best_response=best, cause=cause,
+                    assessment_codes=a_codes, assessment_sld=a_sld, baseline_sld=b_sld,
+                    assessment_times=tuple(setup.assessment_times))
 
 
 def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarray, age: np.ndarray,
@@ -193,6 +206,7 @@ def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarr
     nadir = base.copy()
     pd_time = inf.copy()
     codes = np.full((n, len(setup.assessment_times)), -1, dtype=np.int8)
+    slds = np.full((n, len(setup.assessment_times)), np.nan)
     cycles = np.zeros(n)
     for t, kind, k in events:
         if t > setup.horizon:
@@ -206,6 +220,7 @@ def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarr
             sld = sum_of_diameters(state.measured, lesions, det)
             code = classify(base, nadir, sld)
             codes[active, k] = code[active]
+            slds[active, k] = sld[active]
             pd_time = np.where(active & (code == PD), t, pd_time)
             nadir = np.where(active, np.minimum(nadir, sld), nadir)
         else:
@@ -234,4 +249,5 @@ def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarr
     op_death = os_event & (os_time <= OPERATIVE_WINDOW + _EPS) & bool(arm.ilp)
     return {"label": label, "os_time": os_time, "os_event": os_event, "pfs_time": pfs_time, "pfs_event": pfs_event,
             "hpfs_time": hpfs_time, "hpfs_event": hpfs_event, "extrahepatic": extra, "operative_death": op_death,
-            "followed": followed, "best": best, "cause": cause, "doses": doses, "follow_on_cycles": cycles}
+            "followed": followed, "best": best, "cause": cause, "doses": doses, "follow_on_cycles": cycles,
+            "codes": codes, "sld": slds, "baseline_sld": base}

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from isoperf.result import DISCLAIMER
-from isoperf.trial._cohort import to_cohort
+from isoperf.trial._cohort import assessments_table, to_cohort
 from isoperf.trial._engine import simulate_batch
 from isoperf.trial._noise import patient_noise
 from isoperf.trial._setup import TrialSetup
@@ -32,6 +32,12 @@ def simulate_replicate(setup: TrialSetup, seed: int, replicate: int) -> pd.DataF
     """The cohort table of one replicate; depends only on (trial, parameters, seed, replicate)."""
     noise = patient_noise(seed, replicate, setup.patients)
     return to_cohort(simulate_batch(setup, noise), setup, replicate)
+
+
+def replicate_assessments(setup: TrialSetup, seed: int, replicate: int) -> pd.DataFrame:
+    """The RECIST assessments (one row per patient and assessment) of one replicate."""
+    out = simulate_batch(setup, patient_noise(seed, replicate, setup.patients))
+    return assessments_table(out, to_cohort(out, setup, replicate))
 
 
 def _chunk(args: tuple[TrialSetup, int, list[int], int, str]) -> tuple[list[dict[str, float]], list[pd.DataFrame]]:
