@@ -271,3 +271,20 @@ def test_assessments_reproduce_the_best_response(setup):
     # patients never assessed are NE
     never = set(df["patient_id"]) - set(ass["patient_id"])
     assert (df.loc[df["patient_id"].isin(never), "best_response"] == "NE").all()
+
+
+def test_cycle_on_an_assessment_day_comes_after_the_assessment():
+    from isoperf.trial import simulate_batch
+
+    base = small_trial()
+    arm = dict(base["arms"][0])
+    arm["follow_on"] = {**arm["follow_on"], "start": "2 month", "interval": "2 month"}
+    with_fo = setup_trial(small_trial(arms=[arm]))
+    without = setup_trial(small_trial(arms=[{k: v for k, v in arm.items() if k != "follow_on"}]))
+    noise = patient_noise(2, 0, 40)
+    a, b = simulate_batch(with_fo, noise), simulate_batch(without, noise)
+    assert with_fo.assessment_times[0] == pytest.approx(2.0)
+    np.testing.assert_array_equal(a.assessment_sld[:, 0], b.assessment_sld[:, 0])
+    assert a.follow_on_cycles.sum() > 0
+    later = np.isfinite(a.assessment_sld[:, 1]) & np.isfinite(b.assessment_sld[:, 1]) & (a.follow_on_cycles > 0)
+    assert later.any() and np.all(a.assessment_sld[later, 1] <= b.assessment_sld[later, 1] + 1e-9)

@@ -201,7 +201,7 @@ def _simulate_arm(setup: TrialSetup, arm: ArmSetup, p: ParameterSet, u: np.ndarr
     events = [(t, 0, k) for k, t in enumerate(setup.assessment_times)]
     if arm.follow_on:
         events += [(arm.fo_start + k * arm.fo_interval, 1, k) for k in range(arm.fo_cycles)]
-    events.sort(key=lambda x: (x[0], -x[1]))  # a cycle on an assessment day comes after the assessment
+    events.sort(key=lambda x: (x[0], x[1]))  # a cycle on an assessment day comes after the assessment
     t_hep = inf.copy()
     nadir = base.copy()
     pd_time = inf.copy()
