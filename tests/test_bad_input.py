@@ -32,6 +32,8 @@ CASES = {
                             "after the washout at 60 min"),
     "dose above maximum": ({"procedures.0.doses.0.amount": "60 mg"}, "procedures[0].doses[0].amount",
                            "above the published maximum 50 mg"),
+    "dose below minimum": ({"procedures.0.doses.0.amount": "2 mg"}, "procedures[0].doses[0].amount",
+                           "below the published minimum 5 mg"),
     "unknown procedure": ({"procedures.0.type": "ilq"}, "procedures[0].type", "ilp"),
     "temperature absurd": ({"procedures.0.temperature": "80 degC"}, "procedures[0].temperature", "20-45 degC"),
     "until before end": ({"output.until": "30 min"}, "output.until", "before the last procedure"),
@@ -50,11 +52,12 @@ def test_error_names_the_field(case):
     assert fragment in msg, msg
 
 
-def test_above_maximum_runs_when_explicitly_allowed_and_is_flagged():
-    p = ilp(**{"procedures.0.doses.0.amount": "60 mg"})
-    p["procedures"][0]["doses"][0]["allow_above_max"] = True
+@pytest.mark.parametrize(("amount", "flag"), [("60 mg", "ABOVE PUBLISHED MAXIMUM"), ("2 mg", "BELOW PUBLISHED RANGE")])
+def test_outside_range_runs_when_explicitly_allowed_and_is_flagged(amount, flag):
+    p = ilp(**{"procedures.0.doses.0.amount": amount})
+    p["procedures"][0]["doses"][0]["allow_outside_range"] = True
     res = isoperf.simulate(p)
-    assert any("ABOVE PUBLISHED MAXIMUM" in f for f in res.flags)
+    assert any(flag in f for f in res.flags)
     assert res.to_dict()["flags"] == res.flags
 
 

@@ -123,6 +123,8 @@ def _parse_limit(proc: str, raw: dict[str, Any], where: str) -> DoseLimit:
         if text is None:
             return None, None, None
         kind = dimension_kind(str(text))
+        if kind == "concentration":  # mg/L in a dose limit is mg per litre of limb volume
+            kind = "dose_per_volume"
         if kind not in ("amount", "dose_per_mass", "dose_per_area", "dose_per_volume"):
             raise InputError(f"{fld}.{key}", f"{text!r} is not a dose", "use mg, mg/kg, mg/m2 or mg/L")
         return parse_quantity(text, kind, field=f"{fld}.{key}"), kind, str(text)

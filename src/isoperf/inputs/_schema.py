@@ -28,12 +28,23 @@ class PatientSpec(_Strict):
 
 
 class DoseSpec(_Strict):
+    """One dose. ``amount`` is a dose rule as written: mg, mg/kg, mg/m2 or mg/L (of limb volume).
+
+    ``rule`` names a published dose rule of the drug (``data/dose_rules.toml``, e.g. ``'hepzato'``) instead
+    of ``amount``; ``basis`` says which body weight a mg/kg dose uses; ``cap`` limits the computed dose.
+    """
+
     drug: str
-    amount: Quantity
+    amount: Quantity | None = None
+    rule: str | None = None
+    basis: Literal["actual", "ideal", "adjusted"] | None = None
+    cap: Quantity | None = None
     at: Quantity = "0 min"
     over: Quantity = "0 min"
     into: Literal["circuit", "hepatic_artery", "portal_vein", "systemic"] | None = None
-    allow_above_max: bool = False
+    #: simulate a dose outside the drug's published range for this procedure (flagged in every output)
+    allow_outside_range: bool = False
+    allow_above_max: bool = False  # older name of allow_outside_range, still accepted
 
 
 class WashoutSpec(_Strict):
@@ -42,10 +53,10 @@ class WashoutSpec(_Strict):
 
 
 class ProcedureSpec(_Strict):
-    type: Literal["ilp", "hai", "iv"]
+    type: Literal["ilp", "hai", "iv", "php", "limb"]
     name: str | None = None
     start: Quantity = "0 min"
-    # isolated perfusion
+    # isolated perfusion (ILP, limb) / PHP duration
     duration: Quantity | None = None
     temperature: Quantity = "37 degC"
     circuit_volume: Quantity | None = None
@@ -54,7 +65,16 @@ class ProcedureSpec(_Strict):
     leak: Quantity | None = None
     leak_profile: list[tuple[Quantity, Quantity]] | None = None
     washout: WashoutSpec = Field(default_factory=WashoutSpec)
-    # repeated dosing (HAI / IV cycles)
+    # percutaneous hepatic perfusion: filter extraction (constant, or piecewise constant from times)
+    filter: str | None = None
+    filter_extraction: Quantity | None = None
+    filter_extraction_profile: list[tuple[Quantity, Quantity]] | None = None
+    # isolated limb perfusion
+    limb: Literal["arm", "leg"] | None = None
+    limb_volume: Quantity | None = None
+    perfusion_flow: Quantity | None = None
+    limb_blood_flow: Quantity | None = None
+    # repeated dosing (HAI / IV cycles) or repeated procedures (PHP, limb)
     cycles: int = Field(default=1, ge=1)
     interval: Quantity | None = None
     doses: list[DoseSpec] = Field(default_factory=list)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from isoperf.model import Flow
+from isoperf.model import Compartment, Flow
 from isoperf.patient import Patient
 from isoperf.procedures._pk import DrugPK
 
@@ -19,12 +20,32 @@ class DoseEvent:
     duration: float
     route: str  # circuit | hepatic_artery | portal_vein | systemic
     procedure: str
-    rule: str  # the dose as written, e.g. '1.5 mg/kg' (computed with actual weight)
+    rule: str  # the dose as written, e.g. '1.5 mg/kg'; basis and cap are in ``resolved`` (see amount_for)
     flags: tuple[str, ...] = ()
+    #: how the amount was computed (rule, basis, body-size value, cap); None for doses built by hand
+    resolved: Any = None
 
     @property
     def end(self) -> float:
         return self.start + self.duration
+
+    def amount_for(self, patient: Patient, limb_volume: float | None = None) -> float:
+        """This dose recomputed for another ``patient`` with the same rule (weight basis and cap included)."""
+        from isoperf.procedures._dose_rules import make_rule, resolve_dose
+
+        rule = self.resolved.rule if self.resolved is not None else make_rule(self.rule, basis=None, cap=None,
+                                                                               field="dose")
+        if limb_volume is None and self.resolved is not None and self.resolved.base_unit == "L":
+            limb_volume = self.resolved.base_value
+        return resolve_dose(rule, patient, limb_volume=limb_volume, field="dose").mg
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"drug": self.drug, "amount_mg": self.amount, "start_min": self.start,
+                               "duration_min": self.duration, "route": self.route, "rule": self.rule}
+        if self.resolved is not None:
+            out.update(self.resolved.to_dict())
+        out["flags"] = list(self.flags)
+        return out
 
 
 @dataclass
@@ -37,6 +58,11 @@ class Procedure:
     end: float
     doses: list[DoseEvent] = field(default_factory=list)
     temperature: float = 37.0
+    #: index of the protocol's ``procedures[...]`` entry this procedure comes from; cycle number (1-based)
+    spec_index: int = -1
+    cycle: int = 1
+    #: start of each cycle when one procedure holds several dosing cycles (HAI / IV ``cycles``)
+    cycle_starts: list[float] = field(default_factory=list)
 
     def breakpoints(self) -> list[float]:
         pts = [self.start, self.end]
@@ -52,8 +78,17 @@ class Procedure:
         """Transfers at exact times: (time, compartment, sink)."""
         return []
 
+    def extra_compartments(self, patient: Patient, pk: DrugPK) -> list[Compartment]:
+        """Compartments beyond circuit, liver, tumour, systemic, peripheral that this procedure needs."""
+        return []
+
+    def connected_extra_flows(self, patient: Patient, pk: DrugPK) -> list[Flow]:
+        """Physiological flows of those extra compartments while this procedure is not isolating them."""
+        return []
+
     def summary(self) -> dict[str, object]:
-        return {"name": self.name, "type": self.kind, "start_min": self.start, "end_min": self.end}
+        return {"name": self.name, "type": self.kind, "start_min": self.start, "end_min": self.end,
+                "cycle": self.cycle, "doses": [d.to_dict() for d in self.doses]}
 
 
 def connected_flows(patient: Patient, pk: DrugPK) -> list[Flow]:

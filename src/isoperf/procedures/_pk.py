@@ -29,6 +29,7 @@ class DrugPK:
     perfusate_k37: float  # first-order loss in perfusate at the reference temperature
     perfusate_tref: float
     hydrolysis_q10: float
+    kp_limb: float = 1.0
 
     def perfusate_decay(self, temperature: float) -> float:
         """Perfusate degradation rate (1/min) at ``temperature`` degC (Q10 rule around the reference)."""
@@ -88,4 +89,5 @@ def drug_pk(drug: Drug, patient: Patient) -> DrugPK:
         perfusate_k37=math.log(2) / half if half > 0 else 0.0,
         perfusate_tref=drug.value("perfusate_reference_temperature", 37.0),
         hydrolysis_q10=drug.value("hydrolysis_q10", 1.0),
+        kp_limb=drug.value("kp_limb", 1.0),
     )

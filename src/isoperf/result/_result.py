@@ -106,11 +106,16 @@ class Result:
                                "phases": [{"phase": p, "start_min": a, "end_min": b} for p, a, b in self.phases()]}
         for d, m in self.metrics.items():
             entry = m.to_dict()
-            entry["auc"] = {c: entry["auc"][c] for c in (*REPORTED, "peripheral")}
-            entry["cmax"] = {c: entry["cmax"][c] for c in (*REPORTED, "peripheral")}
-            entry["tmax"] = {c: entry["tmax"][c] for c in (*REPORTED, "peripheral")}
+            keys = (*REPORTED, "peripheral", *self.trajectories[d].model.meta.get("extra_compartments", ()))
+            entry["auc"] = {c: entry["auc"][c] for c in keys}
+            entry["cmax"] = {c: entry["cmax"][c] for c in keys}
+            entry["tmax"] = {c: entry["tmax"][c] for c in keys}
             entry["solver"] = self.trajectories[d].solver
             out["drugs"][d] = entry
+        # per-procedure and cumulative metrics of treatment sequences (docs/regional.md)
+        from isoperf.analysis import sequence_summary
+
+        out.update(sequence_summary(self))
         return out
 
     def to_json(self, **kw: Any) -> str:
