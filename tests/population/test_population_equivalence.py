@@ -12,7 +12,7 @@ import isoperf
 from isoperf.population import simulate_population
 from isoperf.population._batch import PATIENT_TARGETS, PK_TARGETS
 
-from .protocols_population import LIBRARY, LIBRARY_POP, REF_A, REF_B, REF_IIV, REF_IIV_B
+from .protocols_population import LIBRARY, LIBRARY_POP, REF_A, REF_B, REF_IIV, REF_IIV_B, ROOT
 
 REL = 1e-8
 #: patients compared per protocol (the single-patient engine is the slow side);
@@ -32,9 +32,11 @@ def _patient_protocol(base: dict, row, pop_iiv: dict) -> dict:
     ov = dict(p["patient"].get("override", {}))
     # physiology after covariates and IIV, as overrides (exact values from the table)
     ov["liver_volume"] = f"{row['liver_volume_L']!r} L"
-    ov["tumour_volume"] = f"{row['tumour_volume_L']!r} L"
+    if row["tumour_volume_L"] > 0:
+        ov["tumour_volume"] = f"{row['tumour_volume_L']!r} L"
     ov["hepatic_blood_flow"] = f"{row['hepatic_blood_flow_L_min']!r} L/min"
-    ov["tumour_arterial_share"] = f"{row['tumour_arterial_share']!r}"
+    if row["tumour_arterial_share"] > 0:
+        ov["tumour_arterial_share"] = f"{row['tumour_arterial_share']!r}"
     ov["bsa"] = f"{row['bsa_m2']!r} m2"
     p["patient"]["override"] = ov
     p["patient"].pop("tumour_fraction", None)
@@ -90,7 +92,7 @@ def _compare(protocol_raw: dict, pop: dict, n: int, tmax_exact: bool = True) -> 
             pk_values[d] = vals
         single = _single_metrics(proto, pk_values)
         for d, m in single.metrics.items():
-            assert row[f"{d}.dose_mg"] == pytest.approx(m.dose, rel=1e-12)
+            assert row[f"{d}.dose_mg"] == pytest.approx(m.dose, rel=REL)
             for c, v in m.auc.items():
                 got = row[f"{d}.auc.{c}"]
                 worst = max(worst, abs(got - v) / max(abs(v), 1e-300))
@@ -135,3 +137,15 @@ def test_non_uniform_grid_and_iv_infusion_equal_single_engine():
                               "doses": [{"drug": "reference_drug", "amount": "100 mg", "over": "30 min"}]})
     worst = _compare(raw, {"seed": 3, "iiv": REF_IIV}, n=40)
     assert worst < REL
+
+
+@pytest.mark.parametrize("name,tmax_exact", [("limb_melphalan", True), ("systemic_5fu", True),
+                                             ("hai_5fu_cycles", False), ("php_melphalan", True)])
+def test_example_protocols_equal_single_engine(name, tmax_exact):
+    """The shipped examples of the other modalities. With repeated identical cycles the peaks of successive
+    cycles agree to ~1e-11, so which cycle holds Tmax is decided by rounding: Tmax is then not compared."""
+    raw = _raw(ROOT / "examples" / f"{name}.toml")
+    pop = {"seed": 2, "covariates": {"weight": {"distribution": "lognormal", "median": "75 kg", "cv": 0.15,
+                                                "min": "50 kg", "max": "110 kg"}},
+           "iiv": {"central_volume": {"cv": 0.25}}}
+    assert _compare(raw, pop, n=25, tmax_exact=tmax_exact) < REL

@@ -16,8 +16,10 @@ How a sampled population is applied (documented in docs/population.md):
 * IIV on a drug parameter (``central_volume``, ``hepatic_intrinsic_clearance``, ...) multiplies the
   resolved per-patient value in :class:`DrugPK` for every drug, or for one drug as ``"drug.parameter"``;
 * IIV on a procedure setting (``hepatic_artery_flow``, ``portal_vein_flow``, ``leak``, ``circuit_volume``,
-  ``washout_flow``) multiplies it in every procedure that has it (``leak`` scales the whole leak profile);
-* doses written per kg or per m2 are recomputed for each patient's weight or BSA.
+  ``washout_flow``; limb perfusion: ``perfusion_flow``, ``limb_blood_flow``, ``limb_volume``) multiplies it
+  in every procedure that has it (``leak`` scales the whole leak profile);
+* doses written per kg or per m2 are recomputed for each patient (``DoseEvent.amount_for``: the dose's own
+  weight basis and cap).
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from isoperf.patient import Patient
 from isoperf.population._sample import Sample
 from isoperf.procedures import Plan
 from isoperf.procedures._build import _drug_model
-from isoperf.procedures._doses import dose_in_mg
 from isoperf.procedures._pk import drug_pk
 
 #: IIV target -> DrugPK field
@@ -60,7 +61,8 @@ PATIENT_TARGETS = {
     "tumour_arterial_share": "tumour_arterial_share",
 }
 #: IIV target -> procedure attribute
-PROCEDURE_TARGETS = ("hepatic_artery_flow", "portal_vein_flow", "leak", "circuit_volume", "washout_flow")
+PROCEDURE_TARGETS = ("hepatic_artery_flow", "portal_vein_flow", "leak", "circuit_volume", "washout_flow",
+                     "perfusion_flow", "limb_blood_flow", "limb_volume")
 #: the Patient values the builder reads (copied into a PatientBatch)
 _PATIENT_VALUES = ("weight", "height", "age", "bsa", "bsa_mosteller", "bsa_dubois", "ideal_body_weight",
                    "adjusted_body_weight", "standard_liver_volume", "tumour_volume_l", "liver_volume",
@@ -155,13 +157,10 @@ def patient_batch(patients: list[Patient]) -> PatientBatch:
 
 def _procedures(plan: Plan, patient: Any, factors: dict[str, Any], per_patient_dose: bool) -> list[Any]:
     procs = []
-    for k, proc in enumerate(plan.procedures):
+    for proc in plan.procedures:
         changes: dict[str, Any] = {}
-        if per_patient_dose:
-            changes["doses"] = [
-                dataclasses.replace(d, amount=dose_in_mg(d.rule, patient, field=f"procedures[{k}].doses"))
-                for d in proc.doses
-            ]
+        if per_patient_dose:  # the dose's own rule (weight basis, cap) on this patient's body size
+            changes["doses"] = [dataclasses.replace(d, amount=d.amount_for(patient)) for d in proc.doses]
         for name in PROCEDURE_TARGETS:
             if name not in factors:
                 continue

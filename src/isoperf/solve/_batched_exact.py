@@ -3,7 +3,7 @@
 In every linear segment built by isoperf the compartment block of ``dx/dt = M x + b`` is ``A = S D`` with
 ``S`` symmetric (paired flows, clearances and decays on the diagonal) and ``D = diag(1/(V kp))``. Then
 ``y = D^(1/2) x`` obeys ``y' = D^(1/2) S D^(1/2) y + D^(1/2) b``, a symmetric system: real eigenvalues,
-orthogonal eigenvectors (Householder + implicit QL, accurate to rounding), and every mode is a scalar linear ODE,
+orthogonal eigenvectors (Householder + implicit QL on the coupled compartments, accurate to rounding), and every mode is a scalar linear ODE,
 ``w' = lam w + beta``, solved exactly: ``w(t+h) = e^(lam h) w(t) + beta h phi1(lam h)``. The other states
 (sinks, counters, AUCs) are linear functionals of the compartments with no feedback, so their increments
 are exact integrals of the modes: ``int w = w0 h phi1(lam h) + beta h^2 phi2(lam h)``, with
@@ -179,6 +179,40 @@ def householder_ql(v, d, e):
                     break
         d[ll] = d[ll] + f
         e[ll] = 0.0
+
+
+@nb.njit(cache=True, error_model="numpy")
+def eigh_blocks(a, lam, u, sub, dsub, e, idx):  # noqa: ANN001, ANN202
+    """``a = u diag(lam) u^T`` with every uncoupled compartment (no off-diagonal entry: e.g. the emptied
+    circuit after washout, an absent tumour) kept as its own exact 1x1 block, so that it stays exactly zero
+    instead of picking up rounding from the others; the coupled ones by :func:`householder_ql`."""
+    n = a.shape[0]
+    m = 0
+    for i in range(n):
+        for j in range(n):
+            u[i, j] = 0.0
+        coupled = False
+        for j in range(n):
+            if j != i and a[i, j] != 0.0:
+                coupled = True
+                break
+        if coupled:
+            idx[m] = i
+            m += 1
+        else:
+            u[i, i] = 1.0
+            lam[i] = a[i, i]
+    if m == 0:
+        return
+    v = sub[:m, :m]
+    for r in range(m):
+        for c in range(m):
+            v[r, c] = a[idx[r], idx[c]]
+    householder_ql(v, dsub[:m], e[:m])
+    for q in range(m):
+        lam[idx[q]] = dsub[q]
+        for r in range(m):
+            u[idx[r], idx[q]] = v[r, q]
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -456,6 +490,9 @@ def linear_segment(
         wint = np.empty(n)
         xint = np.empty(n)
         escr = np.empty(n)
+        sub = np.empty((n, n))
+        dsub = np.empty(n)
+        idx = np.empty(n, dtype=np.int64)
         for p in range(blk * BLOCK, min(npat, (blk + 1) * BLOCK)):
             for i in range(n):
                 sq[i] = math.sqrt(inv[i, p])
@@ -471,10 +508,7 @@ def linear_segment(
             if not asym <= 1e-12 * scale:
                 ok[p] = False
                 continue
-            for i in range(n):
-                for j in range(n):
-                    u[i, j] = a[i, j]
-            householder_ql(u, lam, escr)
+            eigh_blocks(a, lam, u, sub, dsub, escr, idx)
             for k in range(n):
                 s0 = 0.0
                 s1 = 0.0
