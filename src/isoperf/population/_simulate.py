@@ -142,11 +142,23 @@ def _dask_results(spec: ProtocolSpec, pop: PopulationSpec, parts: list[tuple[int
     else:
         client = Client(scheduler)
     try:
-        futures = [client.submit(run_chunk, spec, pop, a, b, curves=curves, threads=1, pure=False)
-                   for a, b in parts]
-        for fut in futures:  # in order: the table is the same however the work was scheduled
-            yield fut.result()
+        # a sliding window of chunks in flight keeps memory bounded (curves included) on workers and here
+        window = max(2, 2 * len(client.scheduler_info().get("workers", {})))
+        pending: list[Any] = []
+        todo = iter(parts)
+        for a, b in todo:
+            pending.append(client.submit(run_chunk, spec, pop, a, b, curves=curves, threads=1, pure=False))
+            if len(pending) >= window:
+                break
+        while pending:
+            fut = pending.pop(0)  # in order: the table is the same however the work was scheduled
+            res = fut.result()
             fut.release()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(client.submit(run_chunk, spec, pop, nxt[0], nxt[1], curves=curves, threads=1,
+                                             pure=False))
+            yield res
     finally:
         client.close()
         if cluster is not None:
