@@ -103,3 +103,19 @@ def test_population_input_errors_name_the_field(pop, field):
     with pytest.raises((InputError, InputErrors)) as exc:
         simulate_population(tomllib.loads(LIBRARY), pop)
     assert field in str(exc.value)
+
+
+def test_doses_outside_the_published_range_are_flagged_per_patient():
+    """5-FU by ILP, 12 mg/kg: inside 300-1250 mg for the 70-kg protocol patient, above it for heavy ones."""
+    raw = {"patient": {"weight": "70 kg"},
+           "procedures": [{"type": "ilp", "duration": "60 min", "circuit_volume": "1.5 L",
+                           "hepatic_artery_flow": "0.3 L/min", "portal_vein_flow": "0.5 L/min",
+                           "doses": [{"drug": "fluorouracil", "amount": "12 mg/kg"}]}],
+           "output": {"until": "600 min", "step": "5 min"}}
+    pop = {"seed": 1, "covariates": {"weight": {"distribution": "lognormal", "median": "80 kg", "cv": 0.3}}}
+    t = simulate_population(raw, pop, n=300).table
+    flag = t["fluorouracil.dose_outside_range"]
+    assert flag.dtype == bool
+    expect = (t["fluorouracil.dose_mg"] > 1250 * (1 + 1e-12)) | (t["fluorouracil.dose_mg"] < 300 * (1 - 1e-12))
+    assert flag.any() and not flag.all()
+    assert (flag == expect).all()

@@ -36,6 +36,7 @@ from isoperf.patient import Patient
 from isoperf.population._sample import Sample
 from isoperf.procedures import Plan
 from isoperf.procedures._build import _drug_model
+from isoperf.procedures._doses import _limit_mg
 from isoperf.procedures._pk import drug_pk
 
 #: IIV target -> DrugPK field
@@ -200,9 +201,15 @@ def _build(plan: Plan, patient: Any, factors: dict[str, Any], per_patient_dose: 
         for target, fieldname in PK_TARGETS.items():
             if target in factors or f"{name}.{target}" in factors:
                 params[f"{name}.{target}"] = getattr(pk, fieldname)
-        for d in (d for p in procs for d in p.doses if d.drug == name):
-            params.setdefault(f"{name}.dose_mg", 0.0)
-            params[f"{name}.dose_mg"] = params[f"{name}.dose_mg"] + d.amount
+        for proc in procs:
+            for d in proc.doses:
+                if d.drug != name:
+                    continue
+                params.setdefault(f"{name}.dose_mg", 0.0)
+                params[f"{name}.dose_mg"] = params[f"{name}.dose_mg"] + d.amount
+                out = _outside_range(drug, proc.kind, d, patient)
+                key = f"{name}.dose_outside_range"
+                params[key] = (params[key] | out) if key in params else out
     for k, proc in enumerate(procs):
         for target in PROCEDURE_TARGETS:
             if target in factors:
@@ -211,6 +218,24 @@ def _build(plan: Plan, patient: Any, factors: dict[str, Any], per_patient_dose: 
                 if v is not None:
                     params[f"procedures[{k}].{target}"] = v
     return models, params
+
+
+def _outside_range(drug: Any, kind: str, d: Any, patient: Any) -> Any:
+    """Whether this patient's dose lies outside the drug's published range for the procedure (the protocol's
+    own patient is checked, and refused unless allowed, when the plan is built; here it is only flagged)."""
+    lim = drug.limits.get(kind)
+    if lim is None:
+        return np.asarray(False) if not isinstance(d.amount, np.ndarray) else np.zeros(len(d.amount), dtype=bool)
+    basis = d.resolved.rule.basis if d.resolved is not None else "actual"
+    limb = d.resolved.base_value if d.resolved is not None and d.resolved.base_unit == "L" else None
+    mx = _limit_mg(lim.max_value, lim.max_kind, patient, basis, limb)
+    mn = _limit_mg(lim.min_value, lim.min_kind, patient, basis, limb)
+    out = np.zeros(np.shape(d.amount), dtype=bool)
+    if mx is not None:
+        out = out | (np.asarray(d.amount) > np.asarray(mx) * (1 + 1e-12))
+    if mn is not None:
+        out = out | (np.asarray(d.amount) < np.asarray(mn) * (1 - 1e-12))
+    return np.asarray(out)
 
 
 def _varies(plan: Plan, sample: Sample) -> bool:
@@ -241,7 +266,8 @@ def build_batch(plan: Plan, sample: Sample) -> tuple[dict[str, DrugModel], dict[
     else:
         values = {k: np.full(n, float(getattr(plan.patient, k))) for k in _PATIENT_VALUES}
         values["sex"] = np.full(n, plan.patient.sex)
-    values.update({k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in params.items()})
+    values.update({k: np.broadcast_to(np.asarray(v, dtype=bool if k.endswith("_outside_range") else float), (n,)).copy()
+                   for k, v in params.items()})
     return models, values, how
 
 

@@ -31,6 +31,7 @@ class PopulationResult:
 
     ``table`` columns: ``patient`` (index), physiology (``weight_kg`` ...), IIV factors (``iiv.<name>``) and
     the varied values (``<drug>.<parameter>``, ``procedures[k].<setting>``), and per drug ``<drug>.dose_mg``,
+    ``<drug>.dose_outside_range`` (bool),
     ``<drug>.auc.<compartment>`` (mg*min/L), ``<drug>.cmax.<compartment>`` (mg/L), ``<drug>.tmax.<compartment>``
     (min), ``<drug>.fate.<part>`` (mg) and ``<drug>.mass_balance_error``.
     ``curves[drug]``: (N, 4, T) concentrations of circuit, liver, tumour, systemic on ``times`` (only when
