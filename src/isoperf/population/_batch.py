@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from isoperf._errors import InputError
-from isoperf.model import Bolus, Compartment, DrugModel, Segment, Transfer
+from isoperf.model import Bolus, DrugModel, Segment, Transfer
 from isoperf.patient import Patient
 from isoperf.population._sample import Sample
 from isoperf.procedures import Plan
@@ -316,5 +316,5 @@ def stack_models(models: list[DrugModel]) -> DrugModel:
     return _map_numbers(first, lambda v: cols[next(it)].view(BatchArray))
 
 
-__all__ = ["BatchArray", "BranchDivergence", "Compartment", "build_batch", "check_targets", "column",
+__all__ = ["BatchArray", "BranchDivergence", "build_batch", "check_targets", "column",
            "stack_models", "unstack_model"]
