@@ -88,3 +88,9 @@ def test_describe_lists_the_reference_model(examples):
     assert "circuit->liver 0.77" in r.output  # (1 - f_tum) Q_ha + Q_pv
     assert "systemic->tumour 0.0375" in r.output  # f_tum * 0.25 * Q_h after reconnection
     assert "transfer  circuit -> washout at 60 min" in r.output
+
+
+def test_protocol_with_a_population_table_simulates_its_patient():
+    p = ilp()
+    p["population"] = {"n": 10, "seed": 1}
+    assert isoperf.simulate(p).metrics["mitomycin_c"].mass_balance_error <= 1e-9

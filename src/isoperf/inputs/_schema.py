@@ -92,3 +92,5 @@ class ProtocolSpec(_Strict):
     drugs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     procedures: list[ProcedureSpec] = Field(min_length=1)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    #: a virtual population (read by ``isoperf population``; ``isoperf simulate`` runs the protocol's patient)
+    population: dict[str, Any] | None = None
