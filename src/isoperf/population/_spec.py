@@ -7,7 +7,6 @@ dimensionless covariates (age in years, fractions).
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from isoperf._errors import InputError, InputErrors
 from isoperf.inputs import ProtocolSpec, load_protocol
-from isoperf.inputs._load import _convert
+from isoperf.inputs._load import input_errors, read_toml
 
 Number = Annotated[str | float, Field(description="a quantity string ('75 kg') or a plain number")]
 
@@ -71,17 +70,7 @@ class PopulationSpec(_Strict):
 
 
 def _read_toml(source: str | Path) -> dict[str, Any]:
-    path = Path(source) if not (isinstance(source, str) and "\n" in source) else None
-    if path is not None:
-        if not path.exists():
-            raise InputError("protocol", f"file {str(path)!r} not found", "give the path of a .toml file")
-        text = path.read_text(encoding="utf-8")
-    else:
-        text = str(source)
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError("protocol", f"is not valid TOML ({exc})", "check the line it names") from None
+    return read_toml(source, "protocol")
 
 
 def parse_population(raw: dict[str, Any] | PopulationSpec | None) -> PopulationSpec:
@@ -90,7 +79,7 @@ def parse_population(raw: dict[str, Any] | PopulationSpec | None) -> PopulationS
     try:
         return PopulationSpec.model_validate(raw or {})
     except ValidationError as exc:
-        errs = _convert(exc)
+        errs = input_errors(exc, PopulationSpec, "population")
         raise InputErrors([InputError(f"population.{e.field}", e.problem, e.hint) for e in errs.errors]) from None
 
 

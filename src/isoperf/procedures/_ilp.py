@@ -3,37 +3,19 @@ leak to the body, washout (perfusate discarded), reconnection."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from isoperf.model import Flow
 from isoperf.patient import Patient
-from isoperf.procedures._base import Procedure, connected_flows
+from isoperf.procedures._base import connected_flows
+from isoperf.procedures._isolated import IsolatedPerfusion
 from isoperf.procedures._pk import DrugPK
 
 
 @dataclass
-class IsolatedLiverPerfusion(Procedure):
-    circuit_volume: float = 1.5
+class IsolatedLiverPerfusion(IsolatedPerfusion):
     hepatic_artery_flow: float = 0.3
     portal_vein_flow: float = 0.5
-    #: piecewise-constant leak exchange flow: list of (from time, L/min), times absolute
-    leak_profile: list[tuple[float, float]] = field(default_factory=lambda: [(0.0, 0.0)])
-    washout_duration: float = 0.0
-    washout_flow: float = 0.0
-
-    @property
-    def perfusion_end(self) -> float:
-        return self.end - self.washout_duration
-
-    def breakpoints(self) -> list[float]:
-        return [*super().breakpoints(), self.perfusion_end, *(t for t, _ in self.leak_profile)]
-
-    def leak_at(self, t: float) -> float:
-        rate = 0.0
-        for t_from, q in self.leak_profile:
-            if t_from <= t:
-                rate = q
-        return rate
 
     def isolated_flows(self, t0: float, t1: float, patient: Patient, pk: DrugPK) -> tuple[list[Flow], str] | None:
         if not (self.start <= t0 and t1 <= self.end):
@@ -58,8 +40,6 @@ class IsolatedLiverPerfusion(Procedure):
         scale = self.washout_flow / (q_liv + q_tum) if (q_liv + q_tum) > 0 else 0.0
         return [*body, Flow("liver", "washout", q_liv * scale), Flow("tumour", "washout", q_tum * scale)], "washout"
 
-    def events(self) -> list[tuple[float, str, str]]:
-        return [(self.perfusion_end, "circuit", "washout")]
 
     def summary(self) -> dict[str, object]:
         return {

@@ -9,7 +9,7 @@ with the systemic blood at the limb's blood flow.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -17,35 +17,18 @@ from typing import Any
 from isoperf._units import parse_quantity
 from isoperf.model import Compartment, Flow
 from isoperf.patient import Patient
-from isoperf.procedures._base import Procedure, connected_flows
+from isoperf.procedures._base import connected_flows
+from isoperf.procedures._isolated import IsolatedPerfusion
 from isoperf.procedures._pk import DrugPK
 
 
 @dataclass
-class IsolatedLimbPerfusion(Procedure):
+class IsolatedLimbPerfusion(IsolatedPerfusion):
     limb: str = "leg"
     limb_volume: float = 10.0
     circuit_volume: float = 1.0
     perfusion_flow: float = 0.5
     limb_blood_flow: float = 0.3
-    #: piecewise-constant leak exchange flow: list of (from time, L/min), times absolute
-    leak_profile: list[tuple[float, float]] = field(default_factory=lambda: [(0.0, 0.0)])
-    washout_duration: float = 0.0
-    washout_flow: float = 0.0
-
-    @property
-    def perfusion_end(self) -> float:
-        return self.end - self.washout_duration
-
-    def breakpoints(self) -> list[float]:
-        return [*super().breakpoints(), self.perfusion_end, *(t for t, _ in self.leak_profile)]
-
-    def leak_at(self, t: float) -> float:
-        rate = 0.0
-        for t_from, q in self.leak_profile:
-            if t_from <= t:
-                rate = q
-        return rate
 
     def extra_compartments(self, patient: Patient, pk: DrugPK) -> list[Compartment]:
         return [Compartment("limb", self.limb_volume, pk.kp_limb)]
@@ -68,8 +51,6 @@ class IsolatedLimbPerfusion(Procedure):
             ], "perfusion"
         return [*body, Flow("limb", "washout", self.washout_flow)], "washout"
 
-    def events(self) -> list[tuple[float, str, str]]:
-        return [(self.perfusion_end, "circuit", "washout")]
 
     def summary(self) -> dict[str, object]:
         return {

@@ -18,6 +18,7 @@ from typing import Any
 from isoperf.model import Flow
 from isoperf.patient import Patient
 from isoperf.procedures._base import Procedure
+from isoperf.procedures._isolated import piecewise_value
 from isoperf.procedures._pk import DrugPK
 
 
@@ -39,11 +40,7 @@ class PercutaneousHepaticPerfusion(Procedure):
         return [*super().breakpoints(), *(t for t, _ in self.extraction_profile if self.start <= t <= self.end)]
 
     def extraction_at(self, t: float) -> float:
-        e = self.extraction_profile[0][1]
-        for t_from, val in self.extraction_profile:
-            if t_from <= t:
-                e = val
-        return e
+        return piecewise_value(self.extraction_profile, t, self.extraction_profile[0][1])
 
     def isolated_flows(self, t0: float, t1: float, patient: Patient, pk: DrugPK) -> tuple[list[Flow], str] | None:
         if not (self.start <= t0 and t1 <= self.end):

@@ -6,14 +6,14 @@ Quantities are strings with units (``"48 month"``, ``"300 mg"``); unknown keys a
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from isoperf._errors import InputError, InputErrors
+from isoperf._errors import InputError
+from isoperf.inputs._load import input_errors
 
 
 class _Strict(BaseModel):
@@ -110,46 +110,6 @@ class TrialSpec(_Strict):
     base_dir: str = "."
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model that owns the field at ``loc`` (to suggest the closest key)."""
-    model: Any = TrialSpec
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
-        if field is None:
-            return None
-        found = None
-        stack = [field.annotation]
-        while stack and found is None:
-            ann = stack.pop()
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                found = ann
-            stack.extend(getattr(ann, "__args__", ()))
-        if found is None:
-            return None
-        model = found
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _pydantic_errors(err: ValidationError) -> InputErrors:
-    out = []
-    for e in err.errors():
-        loc = tuple(e["loc"])
-        field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
-        if e["type"] == "extra_forbidden":
-            owner = _model_at(loc)
-            keys = list(owner.model_fields) if owner else []
-            close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(keys)}"
-            out.append(InputError(field or "trial file", "unknown key", hint))
-        elif e["type"] == "missing":
-            out.append(InputError(field, "is missing", "this key is required"))
-        else:
-            out.append(InputError(field or "trial file", f"got {e.get('input')!r}", e["msg"]))
-    return InputErrors(out)
-
-
 def load_trial(source: str | Path | dict[str, Any] | TrialSpec) -> TrialSpec:
     """Read and validate a trial file (path, TOML text or dict)."""
     if isinstance(source, TrialSpec):
@@ -174,7 +134,7 @@ def load_trial(source: str | Path | dict[str, Any] | TrialSpec) -> TrialSpec:
     try:
         spec = TrialSpec.model_validate(raw)
     except ValidationError as err:
-        raise _pydantic_errors(err) from None
+        raise input_errors(err, TrialSpec, "trial file") from None
     names = [a.name for a in spec.arms]
     if len(set(names)) != len(names):
         raise InputError("arms", f"arm names repeat: {names}", "give every arm its own name")
