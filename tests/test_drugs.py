@@ -58,3 +58,10 @@ def test_melphalan_hydrolysis_speeds_up_with_temperature():
     pk = drug_pk(get_drug("melphalan"), Patient())
     assert pk.perfusate_decay(37.0) == pytest.approx(0.6931471805599453 / 66.0)
     assert pk.perfusate_decay(41.0) > pk.perfusate_decay(39.5) > pk.perfusate_decay(37.0)
+
+
+def test_public_api_names_resolve():
+    import isoperf
+
+    for name in isoperf.__all__:
+        assert getattr(isoperf, name) is not None, name

@@ -17,6 +17,29 @@ from isoperf.result import DISCLAIMER, Result
 
 __version__ = "0.1.0"
 
+#: verbs of the analysis layers, imported on first use (lifelines, matplotlib) to keep ``import isoperf`` light
+_LAZY = {
+    "compare": "isoperf.analysis",
+    "regional_advantage": "isoperf.analysis",
+    "collins_rd": "isoperf.analysis",
+    "read_cohort": "isoperf.outcomes",
+    "validate_cohort": "isoperf.outcomes",
+    "analyze_cohort": "isoperf.outcomes",
+    "seed_report": "isoperf.outcomes",
+    "load_trial": "isoperf.trial",
+    "run_trial": "isoperf.trial",
+    "calibrate": "isoperf.trial",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'isoperf' has no attribute {name!r}")
+
+
 __all__ = [
     "DISCLAIMER",
     "Drug",
@@ -28,11 +51,21 @@ __all__ = [
     "Plan",
     "ProtocolSpec",
     "Result",
+    "analyze_cohort",
     "build_plan",
+    "calibrate",
+    "collins_rd",
+    "compare",
     "get_drug",
     "list_drugs",
     "load_protocol",
+    "load_trial",
     "parse_quantity",
+    "read_cohort",
+    "regional_advantage",
+    "run_trial",
+    "seed_report",
     "simulate",
     "simulate_population",
+    "validate_cohort",
 ]
