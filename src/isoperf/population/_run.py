@@ -26,6 +26,8 @@ ATOL_REL = 1e-13
 H_MIN = 1e-9  # min
 #: kernel for segments with saturable elimination: "exponential" or "dp5"
 SATURABLE_METHODS = ("exponential", "dp5")
+#: the kernel used when ``solve_drug`` is not told (``simulate_population`` uses this)
+DEFAULT_SATURABLE = "exponential"
 EXPO_RTOL = 1e-9
 #: a patient whose saturable segment reaches a concentration above Km, or needs more linearisations than
 #: this, is strongly nonlinear there (e.g. a saturated liver during perfusion): that segment goes to the
@@ -82,15 +84,20 @@ def _single(model: DrugModel, grid: np.ndarray, i: int, layout: StateLayout, out
 
 def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray | None = None,
                index: np.ndarray | None = None, work: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
-               saturable: str = "exponential") -> DrugOutcome:
+               saturable: str | None = None) -> DrugOutcome:
     """Solve ``model`` (numbers are arrays over ``n`` patients) on ``grid``.
 
     ``curves``: optional preallocated (n, 4, len(grid)) array for the concentrations of circuit, liver,
     tumour and systemic. ``work``: scratch arrays kept between chunks (avoids writing fresh memory pages).
     ``saturable``: the kernel for segments with Michaelis-Menten terms ("exponential" or "dp5")."""
+    saturable = DEFAULT_SATURABLE if saturable is None else saturable
     if saturable not in SATURABLE_METHODS:
         raise ValueError(f"saturable must be one of {SATURABLE_METHODS}, not {saturable!r}")
-    from isoperf.solve._batched_exact import is_uniform, linear_segment, symmetric_form_ok  # numba: on first use
+    from isoperf.solve._batched_exact import (  # numba: on first use
+        is_uniform,
+        linear_segment,
+        symmetric_form_ok,
+    )
     from isoperf.solve._batched_expo import expo_segment
     from isoperf.solve._batched_ode import nonlinear_segment
 

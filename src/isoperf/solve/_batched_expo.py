@@ -266,7 +266,9 @@ def expo_segment(
                 for ni in range(5):
                     gv[q, ni] = g0 + dg * _NODES[ni] * h
             conv = False
-            for it in range(_MAXIT):
+            nsw = 0
+            for _sweep in range(_MAXIT):
+                nsw += 1
                 for q in range(ns):
                     for k in range(5):
                         acc = 0.0
@@ -458,7 +460,7 @@ def expo_segment(
                 stats[p, 4] = int((t - t0) * 1000)
             h = h * (5.0 if err == 0.0 else min(5.0, 0.9 * err ** -0.2))
             # renew the linearisation when the remainder's slope has drifted (slow Picard contraction)
-            if it >= 4:
+            if nsw >= 5:
                 relin = True
         ok[p] = not failed
         stats[p, 0] += nsteps
