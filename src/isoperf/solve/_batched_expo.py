@@ -49,6 +49,8 @@ _NPHI = 7  # phi_0 .. phi_6
 _FALL = np.array([[math.factorial(k) / math.factorial(k - mm) if mm <= k else 0.0 for mm in range(5)]
                   for k in range(5)])
 _MAXIT = 12
+#: Picard sweeps stop when the last one moved the end state by less than this fraction of the tolerance
+SWEEP_TOL = 1e-2
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -304,7 +306,7 @@ def expo_segment(
                             delta = dl
                         gv[q, ni] = gnew
                 stats[p, 2] += 1
-                if delta <= 1e-3:
+                if delta <= SWEEP_TOL:
                     conv = True
                     break
             if not conv:
