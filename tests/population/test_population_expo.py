@@ -95,3 +95,27 @@ def test_exponential_kernel_does_not_depend_on_the_batch(monkeypatch):
     b2 = simulate_population(_raw(REF_B), pop, n=120, chunk=13).table
     cols = [c for c in b1.columns if b1[c].dtype.kind == "f"]
     assert np.array_equal(b1[cols].to_numpy(), b2[cols].to_numpy())
+
+
+def test_non_uniform_grid_and_switch_inside_a_segment_equal_single_engine(monkeypatch):
+    """A grid whose last step is shorter (every grid value evaluated directly, no propagation), and a large IV
+    infusion late in the follow-up: its segment starts on the exponential kernel (everything far below Km) and
+    the liver passes Km during the infusion, so those patients restart the segment on the explicit kernel."""
+    import isoperf.solve._batched_ode as ode
+
+    calls: list[tuple[float, int]] = []
+    orig = ode.nonlinear_segment
+
+    def spy(*args):  # noqa: ANN002, ANN202
+        calls.append((float(args[9]), int(args[-1].size)))
+        return orig(*args)
+
+    monkeypatch.setattr(ode, "nonlinear_segment", spy)
+    raw = _raw(REF_B)
+    raw["output"] = {"until": "1500.5 min", "step": "2 min"}
+    raw["procedures"].append({"type": "iv", "start": "1200 min",
+                              "doses": [{"drug": "reference_drug", "amount": "3000 mg", "over": "30 min"}]})
+    worst = _compare(raw, {"seed": 4, "iiv": REF_IIV_B}, n=30)
+    assert worst < REL
+    assert any(t0 == 1200.0 and k > 0 for t0, k in calls)  # switched inside the infusion segment
+    assert not any(t0 == 60.0 for t0, _ in calls)  # after the washout: exponential kernel only
