@@ -148,7 +148,7 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
             if saturable == "exponential" and symmetric_form_ok(seg.matrix, inv):
                 x0, cmax0, tmax0 = x.copy(), cmax.copy(), tmax.copy()
                 switch = np.zeros(n, dtype=np.bool_)
-                stats = np.zeros((n, 5), dtype=np.int64)
+                stats = np.zeros((n, 3), dtype=np.int64)
                 expo_segment(seg.matrix, seg.inputs, inv, seg.sat_state, seg.sat_sink, seg.sat_vmax, seg.sat_km,
                              seg.sat_inv, x, seg.start, seg.end, tg, is_uniform(seg.start, tg), cmax, tmax, buf,
                              out_idx, j0, write, EXPO_RTOL, atol, H_MIN, ok, stats, MAX_RELIN, switch)

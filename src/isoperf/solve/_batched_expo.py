@@ -27,6 +27,10 @@ patient, patients in parallel, so a patient's result does not depend on the batc
 * Sinks, counters and AUCs are exact integrals of that trajectory (``int w`` uses ``phi_(k+2)``); the
   saturable flux into its sink is ``F'(x*) int x_s - int G_s``, the same flux the compartment lost, so the
   mass balance holds to rounding.
+* Where a saturable term is strongly nonlinear (its concentration, or that of a compartment feeding it, above
+  Km: a saturated liver during perfusion) a frozen linearisation is of no use and an explicit method is
+  cheaper; such a patient is handed back to the caller (``switch``), which runs the Dormand-Prince kernel
+  (``_batched_ode.py``) for that segment. The decision depends only on the patient's own state.
 """
 
 from __future__ import annotations
@@ -94,6 +98,11 @@ def expo_segment(
     rtol: float, atol: np.ndarray, h_min: float, ok: np.ndarray, stats: np.ndarray,
     max_relin: int, switch: np.ndarray,
 ) -> None:
+    """Integrate every patient of the batch over ``[t0, t1]`` (see the module docstring). ``stats[p]``:
+    accepted steps, linearisations, Picard sweeps (added). ``switch[p]`` is set for a patient found strongly
+    nonlinear (a saturable concentration, or that of a compartment feeding it, above Km; or more than
+    ``max_relin`` linearisations; ``max_relin = 0``: never): its state is left as it was, and the caller
+    integrates the segment with the explicit kernel."""
     npat = x.shape[0]
     n = inv.shape[0]
     size = x.shape[1]
@@ -457,9 +466,6 @@ def expo_segment(
                         switch[p] = True  # saturated: strongly nonlinear, the explicit kernel is cheaper
                 if switch[p]:
                     break
-            if nsteps == 16:
-                stats[p, 3] = int(h * 1000)
-                stats[p, 4] = int((t - t0) * 1000)
             h = h * (5.0 if err == 0.0 else min(5.0, 0.9 * err ** -0.2))
             # renew the linearisation when the remainder's slope has drifted (slow Picard contraction)
             if nsw >= 5:
