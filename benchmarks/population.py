@@ -56,7 +56,7 @@ def population(n: int) -> np.ndarray:
 # --- isoperf --------------------------------------------------------------------------------------
 
 class IsoperfRunner:
-    def __init__(self, variant: str, chunk: int) -> None:
+    def __init__(self, variant: str, chunk: int, saturable: str = "exponential") -> None:
         import isoperf
         from isoperf.population import Sample, build_batch, solve_drug
 
@@ -65,6 +65,8 @@ class IsoperfRunner:
         self.plan = isoperf.build_plan(isoperf.load_protocol(path))
         self.variant = variant
         self.chunk = chunk
+        self.saturable = saturable  # kernel for the saturable segments (variant B): "exponential" or "dp5"
+        self.solver = ""
         self.buf = np.ones((chunk, 4, self.plan.grid.size))  # pre-filled: no fresh-page writes while timed
         self.work: dict = {}  # assembly buffers, reused between chunks
         assert np.array_equal(self.plan.grid, GRID)
@@ -82,7 +84,8 @@ class IsoperfRunner:
             models, _, _ = self.build_batch(self.plan, sample)
             model = models["reference_drug"]
             out = self.solve_drug(model, self.plan.grid, b - a, curves=self.buf[: b - a] if curves else None,
-                                  work=self.work)
+                                  work=self.work, saturable=self.saturable)
+            self.solver = out.solver
             if a < keep_auc:
                 lay = out.layout
                 aucs.append(out.final[:, [lay.auc["tumour"], lay.auc["systemic"]]].copy())
@@ -215,14 +218,20 @@ def bench_variant(variant: str, cfg: dict, rr_mod: object | None, log) -> dict: 
     runner.run(z[:64], curves=True)  # compile (first run ever) or load the cached numba kernels
     runner.run(z[:64], curves=False)
     compile_s = time.perf_counter() - t0
+    old = None
+    if variant == "B":  # the previous kernel (explicit Dormand-Prince 5(4) throughout), in the same run
+        old = IsoperfRunner(variant, cfg["chunk"], saturable="dp5")
+        old.run(z[:64], curves=True)
+        old.run(z[:64], curves=False)
     run_scipy(z[:2], variant)  # imports and first-call costs out of the timed region
     rr = None
     if rr_mod is not None:
         rr = RoadRunnerRunner(rr_mod, variant)
         rr.run(z[:2])
     k = cfg["n_check"]
-    rates: dict[str, list[float]] = {"curves": [], "metrics": [], "scipy": [], "rr": []}
-    cpu: dict[str, list[float]] = {"curves": [], "metrics": [], "scipy": []}
+    rates: dict[str, list[float]] = {"curves": [], "metrics": [], "scipy": [], "rr": [], "dp5_curves": [],
+                                     "dp5_metrics": []}
+    cpu: dict[str, list[float]] = {"curves": [], "metrics": [], "scipy": [], "dp5_curves": [], "dp5_metrics": []}
     auc_iso = auc_sp = auc_rr = None
     for rep in range(cfg["reps"]):
         c0 = time.process_time()
@@ -237,6 +246,12 @@ def bench_variant(variant: str, cfg: dict, rr_mod: object | None, log) -> dict: 
         dt, auc_sp = run_scipy(z[: cfg["n_scipy"]], variant)
         cpu["scipy"].append((time.process_time() - c0) / cfg["n_scipy"])
         rates["scipy"].append(cfg["n_scipy"] / dt)
+        if old is not None:
+            for what, crv in (("dp5_curves", True), ("dp5_metrics", False)):
+                c0 = time.process_time()
+                dt, _ = old.run(z[:n_iso], curves=crv)
+                cpu[what].append((time.process_time() - c0) / n_iso)
+                rates[what].append(n_iso / dt)
         if rr is not None:
             dt, auc_rr = rr.run(z[: cfg["n_rr"]])
             rates["rr"].append(cfg["n_rr"] / dt)
@@ -251,7 +266,8 @@ def bench_variant(variant: str, cfg: dict, rr_mod: object | None, log) -> dict: 
                     "patients_per_s_metrics_only": med["metrics"], "numba_load_or_compile_s": compile_s,
                     # process CPU time (all threads) per patient: insensitive to other load on the machine
                     "cpu_us_per_patient_curves": float(np.median(cpu["curves"])) * 1e6,
-                    "cpu_us_per_patient_metrics_only": float(np.median(cpu["metrics"])) * 1e6},
+                    "cpu_us_per_patient_metrics_only": float(np.median(cpu["metrics"])) * 1e6,
+                    "solver": runner.solver},
         "scipy_lsoda": {"patients": cfg["n_scipy"], "patients_per_s": med["scipy"],
                         "cpu_us_per_patient": float(np.median(cpu["scipy"])) * 1e6},
     }
@@ -272,6 +288,15 @@ def bench_variant(variant: str, cfg: dict, rr_mod: object | None, log) -> dict: 
                        "roadrunner_vs_scipy_lsoda": ratio("rr", "scipy")})
     else:
         out["roadrunner"] = {"skipped": "libroadrunner is not installed and could not be installed"}
+    if old is not None:
+        out["isoperf_dp5"] = {
+            "patients": n_iso, "solver": old.solver, "patients_per_s_curves": med["dp5_curves"],
+            "patients_per_s_metrics_only": med["dp5_metrics"],
+            "cpu_us_per_patient_curves": float(np.median(cpu["dp5_curves"])) * 1e6,
+            "cpu_us_per_patient_metrics_only": float(np.median(cpu["dp5_metrics"])) * 1e6}
+        ratios.update({"isoperf_dp5_curves_vs_scipy_lsoda": ratio("dp5_curves", "scipy"),
+                       "isoperf_curves_vs_isoperf_dp5_curves": ratio("curves", "dp5_curves"),
+                       "isoperf_metrics_only_vs_isoperf_dp5_metrics_only": ratio("metrics", "dp5_metrics")})
     out["ratios"] = ratios
     out["auc_max_relative_difference"] = agree
     out["agree_1e-4"] = bool(all(v < 1e-4 for v in agree.values()))

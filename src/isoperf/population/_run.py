@@ -1,7 +1,9 @@
 """Solve one drug's batched DrugModel for every patient of a batch: segments, events, metrics, curves.
 
 Linear segments: exact symmetric-form eigen solution (``solve/_batched_exact.py``). Segments with saturable
-elimination: Dormand-Prince 5(4) per patient (``solve/_batched_ode.py``). A batch whose structure the fast
+elimination: by default an exponential integrator on the exact linear part (``solve/_batched_expo.py``);
+``saturable="dp5"`` selects the explicit Dormand-Prince 5(4) kernel (``solve/_batched_ode.py``), which is
+also used when the compartment block is not in symmetric form. A batch whose structure the fast
 kernels cannot take (a non-symmetric compartment block) and any patient whose adaptive integration fails
 are solved by the single-patient engine (:func:`isoperf.solve.run`) instead, so every patient gets a result.
 """
@@ -22,6 +24,15 @@ from isoperf.solve import MASS_BALANCE_TOL, run
 RTOL = 1e-10  # as the single-patient engine
 ATOL_REL = 1e-13
 H_MIN = 1e-9  # min
+#: kernel for segments with saturable elimination: "exponential" or "dp5"
+SATURABLE_METHODS = ("exponential", "dp5")
+#: the kernel used when ``solve_drug`` is not told (``simulate_population`` uses this)
+DEFAULT_SATURABLE = "exponential"
+EXPO_RTOL = 1e-9
+#: a patient whose saturable segment reaches a concentration above Km, or needs more linearisations than
+#: this, is strongly nonlinear there (e.g. a saturated liver during perfusion): that segment goes to the
+#: explicit kernel, which is cheaper then
+MAX_RELIN = 12
 
 
 @dataclass
@@ -72,13 +83,22 @@ def _single(model: DrugModel, grid: np.ndarray, i: int, layout: StateLayout, out
 
 
 def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray | None = None,
-               index: np.ndarray | None = None, work: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
-               ) -> DrugOutcome:
+               index: np.ndarray | None = None, work: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
+               saturable: str | None = None) -> DrugOutcome:
     """Solve ``model`` (numbers are arrays over ``n`` patients) on ``grid``.
 
     ``curves``: optional preallocated (n, 4, len(grid)) array for the concentrations of circuit, liver,
-    tumour and systemic. ``work``: scratch arrays kept between chunks (avoids writing fresh memory pages)."""
-    from isoperf.solve._batched_exact import is_uniform, linear_segment  # numba: imported on first use
+    tumour and systemic. ``work``: scratch arrays kept between chunks (avoids writing fresh memory pages).
+    ``saturable``: the kernel for segments with Michaelis-Menten terms ("exponential" or "dp5")."""
+    saturable = DEFAULT_SATURABLE if saturable is None else saturable
+    if saturable not in SATURABLE_METHODS:
+        raise ValueError(f"saturable must be one of {SATURABLE_METHODS}, not {saturable!r}")
+    from isoperf.solve._batched_exact import (  # numba: on first use
+        is_uniform,
+        linear_segment,
+        symmetric_form_ok,
+    )
+    from isoperf.solve._batched_expo import expo_segment
     from isoperf.solve._batched_ode import nonlinear_segment
 
     layout = StateLayout(model)
@@ -124,11 +144,24 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
             solver.add("exact (symmetric eigen-decomposition)")
         else:
             ok = np.ones(n, dtype=np.bool_)
-            nonlinear_segment(seg.matrix, seg.inputs, inv, seg.sat_state, seg.sat_sink, seg.sat_vmax,
-                              seg.sat_km, seg.sat_inv, x, seg.start, seg.end, tg, cmax, tmax, buf, out_idx,
-                              j0, write, RTOL, atol, H_MIN, ok)
+            sel = np.arange(n)
+            if saturable == "exponential" and symmetric_form_ok(seg.matrix, inv):
+                x0, cmax0, tmax0 = x.copy(), cmax.copy(), tmax.copy()
+                switch = np.zeros(n, dtype=np.bool_)
+                stats = np.zeros((n, 3), dtype=np.int64)
+                expo_segment(seg.matrix, seg.inputs, inv, seg.sat_state, seg.sat_sink, seg.sat_vmax, seg.sat_km,
+                             seg.sat_inv, x, seg.start, seg.end, tg, is_uniform(seg.start, tg), cmax, tmax, buf,
+                             out_idx, j0, write, EXPO_RTOL, atol, H_MIN, ok, stats, MAX_RELIN, switch)
+                sel = np.flatnonzero(switch)
+                if sel.size < n:
+                    solver.add(f"exponential integrator, exact linear part (rtol {EXPO_RTOL:g})")
+                x[sel], cmax[sel], tmax[sel] = x0[sel], cmax0[sel], tmax0[sel]
+            if sel.size:
+                nonlinear_segment(seg.matrix, seg.inputs, inv, seg.sat_state, seg.sat_sink, seg.sat_vmax,
+                                  seg.sat_km, seg.sat_inv, x, seg.start, seg.end, tg, cmax, tmax, buf, out_idx,
+                                  j0, write, RTOL, atol, H_MIN, ok, sel)
+                solver.add(f"Dormand-Prince 5(4) (rtol {RTOL:g})")
             redo |= ~ok
-            solver.add(f"Dormand-Prince 5(4) (rtol {RTOL:g})")
         mb = np.maximum(mb, _mass_balance(layout, x))
         if seg.end in event_times:
             _apply_events(model, layout, x, seg.end, n)

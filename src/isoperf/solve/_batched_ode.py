@@ -60,16 +60,18 @@ def nonlinear_segment(
     sat_state: np.ndarray, sat_sink: np.ndarray, vmax: np.ndarray, km: np.ndarray, sinv: np.ndarray,  # (S, N)
     x: np.ndarray, t0: float, t1: float, tg: np.ndarray,
     cmax: np.ndarray, tmax: np.ndarray, curves: np.ndarray, out_idx: np.ndarray, j0: int, write: bool,
-    rtol: float, atol: np.ndarray, h_min: float, ok: np.ndarray,
+    rtol: float, atol: np.ndarray, h_min: float, ok: np.ndarray, sel: np.ndarray,
 ) -> None:
-    npat = x.shape[0]
+    """``sel``: the patients to integrate (indices into the batch)."""
+    npat = sel.size
     n = inv.shape[0]
     size = x.shape[1]
     m = size - n
     ns = sat_state.size
     kk = tg.size
     nr = out_idx.size
-    for p in nb.prange(npat):
+    for pi in nb.prange(npat):
+        p = sel[pi]
         ks = np.zeros((7, n))
         xst = np.zeros((7, n))
         fl = np.zeros((7, max(ns, 1)))
