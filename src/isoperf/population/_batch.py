@@ -169,7 +169,10 @@ def _procedures(plan: Plan, patient: Any, factors: dict[str, Any], per_patient_d
                 changes["leak_profile"] = [(t, q * factors[name]) for t, q in proc.leak_profile]
             elif hasattr(proc, name):
                 changes[name] = getattr(proc, name) * factors[name]
-        procs.append(dataclasses.replace(proc, **changes) if changes else proc)
+        new = dataclasses.replace(proc, **changes) if changes else proc
+        if changes and getattr(new, "washout_follows_pump", False):  # the flush runs at this patient's pump flow
+            new = dataclasses.replace(new, washout_flow=new.pump_flow)
+        procs.append(new)
     return procs
 
 

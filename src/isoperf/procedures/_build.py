@@ -249,7 +249,8 @@ def _isolation_settings(spec: ProcedureSpec, where: str, start: float, doses: li
     if not 20.0 <= temperature <= 45.0:
         raise InputError(f"{where}.temperature", f"{spec.temperature!r} is outside 20-45 degC",
                          "give the perfusate temperature, e.g. '39.5 degC'")
-    return {"duration": duration, "wash": wash, "v_circ": v_circ, "wflow": wflow, "temperature": temperature}
+    return {"duration": duration, "wash": wash, "v_circ": v_circ, "wflow": wflow, "temperature": temperature,
+            "wflow_follows_pump": spec.washout.flow is None}
 
 
 def _one_procedure(spec: ProcedureSpec, where: str, name: str, start: float, doses: list[DoseEvent],
@@ -266,6 +267,7 @@ def _one_procedure(spec: ProcedureSpec, where: str, name: str, start: float, dos
             name=name, kind="ilp", start=start, end=start + iso["duration"] + iso["wash"], doses=doses,
             temperature=iso["temperature"], circuit_volume=iso["v_circ"], hepatic_artery_flow=q_ha,
             portal_vein_flow=q_pv, leak_profile=leak_profile, washout_duration=iso["wash"], washout_flow=iso["wflow"],
+            washout_follows_pump=iso["wflow_follows_pump"],
         )
     if spec.type == "limb":
         assert limb_volume is not None
@@ -280,7 +282,7 @@ def _one_procedure(spec: ProcedureSpec, where: str, name: str, start: float, dos
             name=name, kind="limb", start=start, end=start + iso["duration"] + iso["wash"], doses=doses,
             temperature=iso["temperature"], limb=spec.limb or "unspecified", limb_volume=limb_volume,
             circuit_volume=iso["v_circ"], perfusion_flow=q_perf, limb_blood_flow=q_blood, leak_profile=leak_profile,
-            washout_duration=iso["wash"], washout_flow=iso["wflow"],
+            washout_duration=iso["wash"], washout_flow=iso["wflow"], washout_follows_pump=iso["wflow_follows_pump"],
         )
     end = max([d.end for d in doses], default=start)
     if spec.type == "php":

@@ -17,6 +17,10 @@ class IsolatedLiverPerfusion(IsolatedPerfusion):
     hepatic_artery_flow: float = 0.3
     portal_vein_flow: float = 0.5
 
+    @property
+    def pump_flow(self) -> float:
+        return self.hepatic_artery_flow + self.portal_vein_flow
+
     def isolated_flows(self, t0: float, t1: float, patient: Patient, pk: DrugPK) -> tuple[list[Flow], str] | None:
         if not (self.start <= t0 and t1 <= self.end):
             return None

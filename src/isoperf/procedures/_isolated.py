@@ -25,6 +25,8 @@ class IsolatedPerfusion(Procedure):
     leak_profile: list[tuple[float, float]] = field(default_factory=lambda: [(0.0, 0.0)])
     washout_duration: float = 0.0
     washout_flow: float = 0.0
+    #: the washout flush runs at the pump flow (no washout.flow given): it follows changes of the pump flow
+    washout_follows_pump: bool = False
 
     @property
     def perfusion_end(self) -> float:

@@ -30,6 +30,10 @@ class IsolatedLimbPerfusion(IsolatedPerfusion):
     perfusion_flow: float = 0.5
     limb_blood_flow: float = 0.3
 
+    @property
+    def pump_flow(self) -> float:
+        return self.perfusion_flow
+
     def extra_compartments(self, patient: Patient, pk: DrugPK) -> list[Compartment]:
         return [Compartment("limb", self.limb_volume, pk.kp_limb)]
 
