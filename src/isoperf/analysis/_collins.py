@@ -9,7 +9,7 @@ In isoperf's engine the infused region is the well-stirred liver compartment: he
 the whole hepatic blood flow ``Q_H`` (arterial + portal), ``E = CL_int / (Q_H + CL_int)`` and the total body
 clearance is ``CL_TB = CL_extrahepatic + Q_H E``. With a tumour in parallel that receives a share ``1 - a`` of
 the arterial infusion, the liver's advantage generalises to ``1 + a CL_TB / (Q_H (1 - a E))`` and the tumour's to
-``1 + (1 - a) CL_TB / (Q_T (1 - a E))`` (derivation in docs/regional.md). For saturable drugs E and CL_TB depend
+``1 + (1 - a) CL_TB / (Q_T (1 - a E))`` (derivation in the README (Regional delivery compared)). For saturable drugs E and CL_TB depend
 on concentration, which differs between the two routes, so the formula (with the linearised E) and the
 simulation diverge.
 """

@@ -125,6 +125,6 @@ def register(app: typer.Typer) -> None:
             f"{res.drug} has saturable elimination: E and CL_TB depend on concentration, which differs between "
             f"the routes (E_IA = {res.route_specific.get('extraction_hepatic_artery', float('nan')):.4g}, "
             f"E_IV = {res.route_specific.get('extraction_intravenous', float('nan')):.4g} at {rate}); the formula "
-            "uses E linearised at C -> 0, so formula and simulation diverge (see docs/regional.md)."]
+            "uses E linearised at C -> 0, so formula and simulation diverge (see the README (Regional delivery compared))."]
         _print_table(f"Regional advantage of hepatic-artery over IV infusion: {res.drug}",
                      ["quantity", "Rd analytic", "Rd simulated", "relative error"], rows, notes)

@@ -2,7 +2,7 @@
 
 Real cohorts (CSV, Excel, CDISC ADaM ADTTE, REDCap) and isoperf's virtual trials share one table
 format and this one analysis path. Estimators come from lifelines; confidence intervals and median
-CIs follow R ``survival`` and are tested against it. See ``docs/cohort.md``.
+CIs follow R ``survival`` and are tested against it. See the README (Clinical cohort analysis).
 
 isoperf is research software, not a medical device, and gives no clinical advice.
 """

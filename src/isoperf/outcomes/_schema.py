@@ -1,7 +1,7 @@
 """The canonical cohort table: one row per patient, wide format, times in months.
 
 Real cohorts (CSV, Excel, CDISC ADaM ADTTE, REDCap) and the virtual trials of isoperf are turned into
-this one pandas table and analysed by the same code. See ``docs/cohort.md`` for the user documentation.
+this one pandas table and analysed by the same code. See the README (Clinical cohort analysis) for the user documentation.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the batch and is computed by exactly the code that builds a single patient. Arra
 raises :class:`BranchDivergence` otherwise; any scalar-only call (``math.sqrt``, ``float``) raises too. On
 either, the batch is built patient by patient with plain floats and stacked (same result, slower).
 
-How a sampled population is applied (documented in docs/population.md):
+How a sampled population is applied (documented in the README (Virtual populations)):
 
 * covariates (weight, height, sex, age, tumour_fraction | tumour_volume) replace the protocol patient's
   values; derived physiology comes from :class:`isoperf.Patient` (overrides in the protocol are kept);

@@ -112,7 +112,7 @@ class Result:
             entry["tmax"] = {c: entry["tmax"][c] for c in keys}
             entry["solver"] = self.trajectories[d].solver
             out["drugs"][d] = entry
-        # per-procedure and cumulative metrics of treatment sequences (docs/regional.md)
+        # per-procedure and cumulative metrics of treatment sequences (the README (Regional delivery compared))
         from isoperf.analysis import sequence_summary
 
         out.update(sequence_summary(self))

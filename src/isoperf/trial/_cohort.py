@@ -1,4 +1,4 @@
-"""A replicate's virtual patients as a cohort table in the canonical cohort format (``docs/cohort.md``).
+"""A replicate's virtual patients as a cohort table in the canonical cohort format (the README (Clinical cohort analysis)).
 
 Wide table, one row per patient, times in months: ``os_time/os_event``, ``pfs_time/pfs_event``,
 ``best_response`` (CR/PR/SD/PD/NE), ``extrahepatic_recurrence``, ``operative_death``, ``followed`` and

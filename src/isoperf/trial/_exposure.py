@@ -8,7 +8,7 @@ per point of a (dose x tumour fraction) grid for a typical patient and the AUC i
 - for linear drugs (mitomycin C, cisplatin, melphalan) the AUC is proportional to dose, so linear
   interpolation in dose is exact; for 5-FU (saturable elimination) it is a monotone cubic (PCHIP)
   interpolation on the grid, whose error is measured by :func:`interpolation_error` and reported in
-  ``docs/trial.md``;
+  the README (virtual trials);
 - between tumour fractions the AUC is interpolated linearly.
 
 - the patient's body surface area (which sets liver volume and hepatic blood flow, and the systemic

@@ -1,7 +1,7 @@
 """The trial file (TOML): arms, sample size, eligibility, accrual, follow-up, assessments, observed values.
 
 Quantities are strings with units (``"48 month"``, ``"300 mg"``); unknown keys are errors. See
-``docs/trial.md`` for the annotated format and ``examples/seed_study.toml`` for a complete file.
+the README (virtual trials) for the annotated format and ``examples/seed_study.toml`` for a complete file.
 """
 
 from __future__ import annotations
