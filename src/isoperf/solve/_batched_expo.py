@@ -89,6 +89,24 @@ def _sat_slope(vm, km, si, amount):  # noqa: ANN001, ANN202
     return vm * km * si / (d * d)
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _mode_coefficients(gv, ev, beta, gc, qc, ns, n):  # noqa: ANN001, ANN202
+    """Polynomial coefficients of the saturable remainder from its node values (gc), projected on the
+    modes and added to the constant input (qc)."""
+    for q in range(ns):
+        for k in range(5):
+            acc = 0.0
+            for ni in range(5):
+                acc += _VINV[k, ni] * gv[q, ni]
+            gc[q, k] = acc
+    for j in range(n):
+        for k in range(5):
+            acc = beta[j] if k == 0 else 0.0
+            for q in range(ns):
+                acc += ev[q, j] * gc[q, k]
+            qc[j, k] = acc
+
+
 @nb.njit(parallel=True, cache=True, error_model="numpy")
 def expo_segment(
     amat: np.ndarray, b: np.ndarray, inv: np.ndarray,  # (size, n, N), (size, N), (n, N)
@@ -280,18 +298,7 @@ def expo_segment(
             nsw = 0
             for _sweep in range(_MAXIT):
                 nsw += 1
-                for q in range(ns):
-                    for k in range(5):
-                        acc = 0.0
-                        for ni in range(5):
-                            acc += _VINV[k, ni] * gv[q, ni]
-                        gc[q, k] = acc
-                for j in range(n):
-                    for k in range(5):
-                        acc = beta[j] if k == 0 else 0.0
-                        for q in range(ns):
-                            acc += ev[q, j] * gc[q, k]
-                        qc[j, k] = acc
+                _mode_coefficients(gv, ev, beta, gc, qc, ns, n)
                 delta = 0.0
                 for ni in range(1, 5):
                     tau = _NODES[ni]
@@ -326,18 +333,7 @@ def expo_segment(
                 relin = True
                 continue
             # final coefficients from the converged node values
-            for q in range(ns):
-                for k in range(5):
-                    acc = 0.0
-                    for ni in range(5):
-                        acc += _VINV[k, ni] * gv[q, ni]
-                    gc[q, k] = acc
-            for j in range(n):
-                for k in range(5):
-                    acc = beta[j] if k == 0 else 0.0
-                    for q in range(ns):
-                        acc += ev[q, j] * gc[q, k]
-                    qc[j, k] = acc
+            _mode_coefficients(gv, ev, beta, gc, qc, ns, n)
             # end of step, its integral and the error estimate (the degree-4 term)
             for j in range(n):
                 acc = phin[4, j, 0] * w[j]
