@@ -83,3 +83,9 @@ def test_cli_missing_file(tmp_path):
     res = CliRunner().invoke(app, ["simulate", str(tmp_path / "nope.toml")])
     assert res.exit_code == 2
     assert "not found" in res.output
+
+
+def test_a_comparison_file_given_to_simulate_says_what_to_run(examples):
+    res = CliRunner().invoke(app, ["simulate", str(examples / "compare_liver.toml")])
+    assert res.exit_code == 2
+    assert "isoperf compare" in res.output

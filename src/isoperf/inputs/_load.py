@@ -74,6 +74,9 @@ def load_protocol(source: str | Path | dict[str, Any] | ProtocolSpec) -> Protoco
     if isinstance(source, ProtocolSpec):
         return source
     raw = source if isinstance(source, dict) else read_toml(source)
+    if "protocols" in raw and "procedures" not in raw:
+        raise InputError("protocol", "is a comparison file (it lists [[protocols]], not [[procedures]])",
+                         "run it with `isoperf compare FILE`")
     try:
         return ProtocolSpec.model_validate(raw)
     except ValidationError as exc:
