@@ -19,9 +19,9 @@ def simulate(
 ) -> Result:
     """Simulate a protocol (a TOML path, a TOML string, a dict or a :class:`ProtocolSpec`).
 
-    Linear segments are solved exactly (matrix exponential); segments with saturable elimination with
-    scipy's ``nonlinear_method`` (LSODA by default; Radau and BDF also work) at ``rtol``. Mass balance is checked on every simulation
-    (:class:`isoperf.MassBalanceError` if it fails).
+    Linear segments are solved exactly (eigen-decomposition, matrix-exponential fallback); segments with
+    saturable elimination with scipy's ``nonlinear_method`` (LSODA by default; Radau and BDF also work) at
+    ``rtol``. Mass balance is checked on every simulation (:class:`isoperf.MassBalanceError` if it fails).
     """
     spec = load_protocol(protocol)
     plan = build_plan(spec)

@@ -6,7 +6,7 @@ sequence per patient, patients in parallel (``prange``): a patient's result does
 Why an explicit method is enough here: the compartment models are mildly stiff at most. The fastest mode
 is a flow or clearance over a volume (for the reference model |lambda| <= ~4 /min), so the explicit
 stability bound (h <= ~3.3/|lambda|) is close to the 1-min output grid on which every step has to land
-anyway; the step count is set by accuracy (rtol 1e-10, as the single-patient Radau) and by the grid, not by
+anyway; the step count is set by accuracy (rtol 1e-10, as the single-patient engine) and by the grid, not by
 stiffness. A segment whose step would fall below ``h_min`` reports failure and the caller falls back to the
 single-patient stiff engine.
 
