@@ -53,3 +53,12 @@ def test_errors_name_field_and_unit(value, kind, fragment):
         parse_quantity(value, kind, field="procedures[0].x")
     assert str(info.value).startswith("procedures[0].x:")
     assert fragment in str(info.value)
+
+
+def test_convert_to_an_explicit_model_unit():
+    from isoperf._units import convert_to_unit
+
+    assert convert_to_unit("30.4375 day", "month", field="f") == pytest.approx(1.0, rel=1e-12)
+    assert convert_to_unit("0.5", "", field="f") == 0.5
+    with pytest.raises(InputError, match="^arms.x: could not read '3 kg' as month"):
+        convert_to_unit("3 kg", "month", field="arms.x")

@@ -164,6 +164,28 @@ def _describe(q: pint.Quantity) -> str:
     return f"of dimension {q.dimensionality}"
 
 
+@lru_cache(maxsize=4096)
+def _to_unit(text: str, unit: str) -> float | tuple[str, str]:
+    try:
+        q = _parse(text)
+        return float(q.to(unit or "dimensionless").magnitude)
+    except Exception as exc:  # pint raises several unrelated exception types
+        return (f"could not read {text!r} as {unit or 'a number'} ({type(exc).__name__})",
+                f"e.g. '1 {unit}'" if unit else "give a plain number")
+
+
+def convert_to_unit(text: str, unit: str, *, field: str) -> float:
+    """Convert a quantity string to an explicit ``unit`` ('' = dimensionless), for models whose internal
+    units are not isoperf's canonical ones (months, mm, 1/month, ...). Errors name ``field``.
+
+    pint's month is 1/12 of a 365.25-day year (30.4375 days), the cohort convention.
+    """
+    got = _to_unit(text, unit)
+    if isinstance(got, tuple):
+        raise InputError(field, *got)
+    return got
+
+
 def format_quantity(value: float, kind: str, digits: int = 4) -> str:
     """The inverse of :func:`parse_quantity` for display: ``1000.0, 'amount' -> '1000 mg'``."""
     unit = CANONICAL[kind]

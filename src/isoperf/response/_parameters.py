@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from isoperf._errors import InputError
-from isoperf._units import _parse
+from isoperf._units import convert_to_unit
 
 #: internal unit of every parameter ('' = dimensionless number)
 UNITS: dict[str, str] = {
@@ -52,8 +52,6 @@ UNITS: dict[str, str] = {
     "background_gompertz_b": "1/year",
 }
 
-#: months per day: 12 / 365.25 (the cohort convention, 30.4375 days per month)
-DAYS_PER_MONTH = 365.25 / 12
 _ALLOWED = {"value", "source", "estimate", "fitted", "note", "se", "ci95", "unit"}
 
 
@@ -65,15 +63,7 @@ def _convert(raw: Any, unit: str, field: str) -> float:
             raise InputError(field, f"got the bare number {raw!r}", f"write it with a unit, e.g. '{raw} {unit}'")
         return float(raw)
     if isinstance(raw, str):
-        try:
-            q = _parse(raw)
-            if not unit:
-                return float(q.to("dimensionless").magnitude)
-            # pint: 'month' is 1/12 year of 365.25 days, as in the cohort convention
-            return float(q.to(unit).magnitude)
-        except Exception as exc:  # pint raises several unrelated exception types
-            raise InputError(field, f"could not read {raw!r} as {unit or 'a number'} ({type(exc).__name__})",
-                             f"e.g. '1 {unit}'" if unit else "give a plain number") from None
+        return convert_to_unit(raw, unit, field=field)
     raise InputError(field, f"got {type(raw).__name__} {raw!r}", "give a number or a quantity string")
 
 

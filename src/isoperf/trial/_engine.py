@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit, ndtr, ndtri
 
+from isoperf.outcomes._schema import DAYS_PER_MONTH
 from isoperf.patient._physiology import liver_constants
 from isoperf.response import (
     ParameterSet,
@@ -28,7 +29,7 @@ from isoperf.trial._noise import COL, DOSE_COLS, SHARE_COLS
 from isoperf.trial._setup import ArmSetup, TrialSetup
 from isoperf.trial._spec import Distribution
 
-OPERATIVE_WINDOW = 30.0 / (365.25 / 12)  # months (30 days)
+OPERATIVE_WINDOW = 30.0 / DAYS_PER_MONTH  # months (30 days)
 _EPS = 1e-9
 
 
