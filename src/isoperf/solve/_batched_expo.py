@@ -41,6 +41,7 @@ import numba as nb
 import numpy as np
 
 from isoperf.solve._batched_exact import eigh_blocks
+from isoperf.solve._batched_ode import copy_patient
 
 _NODES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 #: coefficients in tau of the degree-4 interpolant: g_k = sum_i _VINV[k, i] G(tau_i)
@@ -140,20 +141,10 @@ def expo_segment(
         sil = np.empty(ns)
         dh = np.empty(n)
         ivl = np.empty(n)
+        copy_patient(amat, b, vmax, km, sinv, p, n, m, ns, a, bl, rl, bnc, vm, kml, sil)
         for i in range(n):
-            bl[i] = b[i, p]
             ivl[i] = inv[i, p]
             dh[i] = math.sqrt(inv[i, p])
-            for j in range(n):
-                a[i, j] = amat[i, j, p]
-        for r in range(m):
-            bnc[r] = b[n + r, p]
-            for j in range(n):
-                rl[r, j] = amat[n + r, j, p]
-        for q in range(ns):
-            vm[q] = vmax[q, p]
-            kml[q] = km[q, p]
-            sil[q] = sinv[q, p]
         # --- scratch
         msym = np.empty((n, n))
         vec = np.empty((n, n))

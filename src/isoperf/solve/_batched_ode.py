@@ -54,6 +54,23 @@ def _rhs(xc, a, b, sat_state, vmax, km, sinv, n, kout, flux):  # noqa: ANN001, A
         flux[s] = r
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def copy_patient(amat, b, vmax, km, sinv, p, n, m, ns, a, bl, rl, bnc, vm, kml, sil):  # noqa: ANN001, ANN201
+    """Copy patient ``p``'s numbers from the patient-last batch layout into contiguous scratch."""
+    for i in range(n):
+        bl[i] = b[i, p]
+        for j in range(n):
+            a[i, j] = amat[i, j, p]
+    for r in range(m):
+        bnc[r] = b[n + r, p]
+        for j in range(n):
+            rl[r, j] = amat[n + r, j, p]
+    for q in range(ns):
+        vm[q] = vmax[q, p]
+        kml[q] = km[q, p]
+        sil[q] = sinv[q, p]
+
+
 @nb.njit(parallel=True, cache=True, error_model="numpy")
 def nonlinear_segment(
     amat: np.ndarray, b: np.ndarray, inv: np.ndarray,  # (size, n, N), (size, N), (n, N)
@@ -88,18 +105,7 @@ def nonlinear_segment(
         vm = np.empty(max(ns, 1))
         kml = np.empty(max(ns, 1))
         sil = np.empty(max(ns, 1))
-        for i in range(n):
-            bl[i] = b[i, p]
-            for j in range(n):
-                a[i, j] = amat[i, j, p]
-        for r in range(m):
-            bnc[r] = b[n + r, p]
-            for j in range(n):
-                rl[r, j] = amat[n + r, j, p]
-        for q in range(ns):
-            vm[q] = vmax[q, p]
-            kml[q] = km[q, p]
-            sil[q] = sinv[q, p]
+        copy_patient(amat, b, vmax, km, sinv, p, n, m, ns, a, bl, rl, bnc, vm, kml, sil)
         for i in range(n):
             xc[i] = x[p, i]
         t = t0

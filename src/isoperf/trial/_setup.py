@@ -75,6 +75,14 @@ def _mg(text: str, field: str) -> float:
     return parse_quantity(text, "amount", field=field)
 
 
+def _response_drug(name: str, field: str) -> str:
+    """The library name of a drug that has an exposure-response model; an error naming ``field`` otherwise."""
+    drug = get_drug(name, field=field).name
+    if drug not in SUPPORTED:
+        raise InputError(field, f"no exposure-response model for {drug!r}", f"known: {', '.join(SUPPORTED)}")
+    return drug
+
+
 def _arm(i: int, arm: Arm, spec: TrialSpec, workers: int) -> ArmSetup:
     where = f"arms[{i}]"
     doses = []
@@ -82,9 +90,7 @@ def _arm(i: int, arm: Arm, spec: TrialSpec, workers: int) -> ArmSetup:
         raise InputError(f"{where}.doses", f"{len(arm.doses)} entries", f"at most {MAX_DOSE_ENTRIES}")
     for j, d in enumerate(arm.doses):
         f = f"{where}.doses[{j}]"
-        drug = get_drug(d.drug, field=f"{f}.drug").name
-        if drug not in SUPPORTED:
-            raise InputError(f"{f}.drug", f"no exposure-response model for {drug!r}", f"known: {', '.join(SUPPORTED)}")
+        drug = _response_drug(d.drug, f"{f}.drug")
         lo = _mg(d.min, f"{f}.min")
         hi = lo if d.max is None else _mg(d.max, f"{f}.max")
         if hi < lo:
@@ -105,9 +111,7 @@ def _arm(i: int, arm: Arm, spec: TrialSpec, workers: int) -> ArmSetup:
         fdoses = []
         for j, d in enumerate(fo.doses):
             f = f"{where}.follow_on.doses[{j}]"
-            drug = get_drug(d.drug, field=f"{f}.drug").name
-            if drug not in SUPPORTED:
-                raise InputError(f"{f}.drug", f"no exposure-response model for {drug!r}", f"known: {', '.join(SUPPORTED)}")
+            drug = _response_drug(d.drug, f"{f}.drug")
             mg = _mg(d.amount, f"{f}.amount")
             fdoses.append({"drug": drug, "min_mg": mg, "max_mg": mg, "at": d.at, "over": d.over})
             fo_drugs.append((drug, mg))
