@@ -186,12 +186,6 @@ def convert_to_unit(text: str, unit: str, *, field: str) -> float:
     return got
 
 
-def format_quantity(value: float, kind: str, digits: int = 4) -> str:
-    """The inverse of :func:`parse_quantity` for display: ``1000.0, 'amount' -> '1000 mg'``."""
-    unit = CANONICAL[kind]
-    return f"{value:.{digits}g} {unit}".strip()
-
-
 @lru_cache(maxsize=4096)
 def dimension_kind(value: str) -> str | None:
     """Which canonical kind a quantity string belongs to (first match), or None if it is none of them."""
