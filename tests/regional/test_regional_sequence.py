@@ -89,3 +89,17 @@ def test_isolated_procedures_share_one_circuit_volume() -> None:
     with pytest.raises(InputError) as exc:
         isoperf.simulate(spec)
     assert exc.value.field == "procedures[1].circuit_volume"
+
+
+def test_window_boundaries_off_the_grid_need_no_second_solve(monkeypatch) -> None:
+    """Procedure and cycle starts are segment boundaries, whose states the trajectory keeps."""
+    import isoperf.analysis._sequence as seq
+
+    spec = {"patient": {"tumour_volume": "0.2 L"}, "output": {"step": "7 min"},
+            "procedures": [{"type": "hai", "start": "100 min", "cycles": 2, "interval": "1 d",
+                            "doses": [{"drug": "mitomycin_c", "amount": "10 mg", "over": "2 h"}]}]}
+    r = isoperf.simulate(spec)
+    monkeypatch.setattr(seq, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("second solve")))
+    rows = seq.per_procedure(r)
+    assert sum(x["auc"]["systemic"] for x in rows) == pytest.approx(r.metrics["mitomycin_c"].auc["systemic"],
+                                                                    rel=1e-9)

@@ -15,8 +15,7 @@ from isoperf.solve import Trajectory, run
 
 
 def _state_at(traj: Trajectory, t: float) -> np.ndarray | None:
-    hit = np.flatnonzero(np.abs(traj.times - t) <= 1e-9)
-    return traj.states[hit[0]] if hit.size else None
+    return traj.state_before(t)
 
 
 def per_procedure(result: Any) -> list[dict[str, Any]]:

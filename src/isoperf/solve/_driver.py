@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,17 @@ class Trajectory:
     post_event: np.ndarray  # (E, size)
     mass_balance_error: float
     solver: dict[str, str]
+    #: the first segment's start and every segment end, with the state there before any event
+    boundary_times: np.ndarray = field(default_factory=lambda: np.empty(0))
+    boundary_states: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+
+    def state_before(self, t: float) -> np.ndarray | None:
+        """The state at ``t`` before any event there, if ``t`` is on the output grid or a segment boundary."""
+        for times, states in ((self.times, self.states), (self.boundary_times, self.boundary_states)):
+            hit = np.flatnonzero(np.abs(times - t) <= 1e-9)
+            if hit.size:
+                return states[hit[0]]
+        return None
 
 
 def _apply_events(model: DrugModel, layout: StateLayout, x: np.ndarray, t: float) -> np.ndarray:
@@ -67,6 +78,7 @@ def run(model: DrugModel, grid: np.ndarray, *, nonlinear_method: str = "LSODA", 
     # grid points at the very start report the state before any event there
     start_mask = grid == t0
     states[start_mask] = x
+    bounds_t, bounds_x = [t0], [x.copy()]
     if t0 in event_times:
         pre.append(x.copy())
         x = _apply_events(model, layout, x, t0)
@@ -86,6 +98,8 @@ def run(model: DrugModel, grid: np.ndarray, *, nonlinear_method: str = "LSODA", 
             used.add(f"scipy {nonlinear_method} (rtol {rtol:g})")
         states[mask] = out
         x = x_end
+        bounds_t.append(seg.end)
+        bounds_x.append(x.copy())
         if seg.end in event_times:
             pre.append(x.copy())
             x = _apply_events(model, layout, x, seg.end)
@@ -112,4 +126,6 @@ def run(model: DrugModel, grid: np.ndarray, *, nonlinear_method: str = "LSODA", 
         solver={"linear segments": "exact (eigen / matrix exponential)",
                 "nonlinear segments": f"scipy {nonlinear_method}"}
         if len(used) > 1 else {"segments": next(iter(used), "none")},
+        boundary_times=np.array(bounds_t),
+        boundary_states=np.array(bounds_x),
     )
