@@ -237,11 +237,15 @@ def _phi2h2(lam: float, h: float) -> float:
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _phis(lam: float, h: float) -> tuple[float, float, float]:
-    """``e^(lam h)``, ``h phi1(lam h)`` and ``h^2 phi2(lam h)`` from one ``expm1`` (and one ``exp`` where
-    ``e^z`` is not accurately ``1 + expm1(z)``)."""
+    """``e^(lam h)``, ``h phi1(lam h)`` and ``h^2 phi2(lam h)`` from one exponential (``expm1`` for small
+    ``|lam h|``, where ``e^z - 1`` would cancel; ``exp`` otherwise)."""
     z = lam * h
-    em1 = math.expm1(z)
-    e = em1 + 1.0 if abs(z) < 0.5 else math.exp(z)
+    if abs(z) < 0.5:
+        em1 = math.expm1(z)
+        e = em1 + 1.0
+    else:  # e - 1 is exact to rounding here (|e - 1| >= 0.39)
+        e = math.exp(z)
+        em1 = e - 1.0
     if abs(z) < 1e-10:
         p1 = h * (1.0 + 0.5 * z)
     else:
@@ -605,11 +609,11 @@ def linear_segment(
         # scratch, once per block
         al = np.empty((n, n, BLOCK))
         vl = np.empty((n, n, BLOCK))
-        rot = np.empty(BLOCK)
-        jt = np.empty(BLOCK)
-        js = np.empty(BLOCK)
-        jtau = np.empty(BLOCK)
+        jscr = np.empty((5, BLOCK))
         sym = np.empty(BLOCK, dtype=np.bool_)
+        sqb = np.empty((n, BLOCK))
+        isq = np.empty(n)
+        rinv = np.empty(n)
         sq = np.empty(n)
         lam = np.empty(n)
         u = np.empty((n, n))
@@ -644,27 +648,33 @@ def linear_segment(
             scale = 0.0
             asym = 0.0
             for i in range(n):
-                sq[i] = math.sqrt(inv[i, p])
+                sqb[i, lane] = math.sqrt(inv[i, p])
+                isq[i] = 1.0 / sqb[i, lane]
+                rinv[i] = 1.0 / inv[i, p]
             for i in range(n):
-                for j in range(n):
-                    sij = amat[i, j, p] / inv[j, p]
-                    sji = amat[j, i, p] / inv[i, p]
+                for j in range(i, n):
+                    aij = amat[i, j, p]
+                    aji = amat[j, i, p]
+                    sij = aij * rinv[j]
+                    sji = aji * rinv[i]
                     scale = max(scale, abs(sij))
                     asym = max(asym, abs(sij - sji))
-                    al[i, j, lane] = 0.5 * (amat[i, j, p] * sq[i] / sq[j] + amat[j, i, p] * sq[j] / sq[i])
+                    v = 0.5 * (aij * sqb[i, lane] * isq[j] + aji * sqb[j, lane] * isq[i])
+                    al[i, j, lane] = v
+                    al[j, i, lane] = v
             sym[lane] = asym <= 1e-12 * scale
             if not sym[lane]:  # not solved here: a zero matrix costs the Jacobi sweeps nothing
                 for i in range(n):
                     for j in range(n):
                         al[i, j, lane] = 0.0
-        jacobi_lanes(al, vl, rot, jt, js, jtau, nl)
+        jacobi_lanes(al, vl, jscr, nl)
         for lane in range(nl):
             p = p0 + lane
-            if not sym[lane] or rot[lane] > 0.0:
+            if not sym[lane] or jscr[0, lane] > 0.0:
                 ok[p] = False
                 continue
             for i in range(n):
-                sq[i] = math.sqrt(inv[i, p])
+                sq[i] = sqb[i, lane]
                 lam[i] = al[i, i, lane]
                 for k in range(n):
                     u[i, k] = vl[i, k, lane]
