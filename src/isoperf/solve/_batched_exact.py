@@ -334,7 +334,7 @@ _FM = {"nnan", "ninf", "nsz"}  # no reassociation: every value is computed in th
 _FM_MAX = {"nnan", "ninf", "nsz", "reassoc"}  # for maxima only (exact in any order)
 _FM_SUM = {"nnan", "ninf", "nsz", "contract"}  # fused multiply-adds in the curve sums (fixed order)
 #: time points per block of the blocked curve evaluation (the mode powers of a block stay in L1)
-JB = 64
+JB = 256
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
@@ -377,6 +377,7 @@ def _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, 
     h = tg[0] - t0
     nn = 0
     decreasing = True
+    jlen = max(min(JB, kk), 8)  # table length (a single block needs no more)
     for k in range(n):
         if w0[k] != 0.0 or beta[k] != 0.0:
             c = beta[k] / lam[k] if beta[k] != 0.0 else 0.0
@@ -386,7 +387,7 @@ def _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, 
             row0 = nn * JB
             for r in range(8):
                 ef[row0 + r] = math.exp(lam[k] * h * (r + 1))
-            for j in range(8, JB):
+            for j in range(8, jlen):
                 ef[row0 + j] = ef[row0 + j - 8] * e8
             for i in range(n):
                 gq[i, nn] = sq[i] * u[i, k] * (w0[k] + c)
@@ -395,7 +396,7 @@ def _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, 
     for q in range(nn, ng):  # padding modes: zero coefficient, zero table
         for i in range(n):
             gq[i, q] = 0.0
-        for j in range(JB):
+        for j in range(jlen):
             ef[q * JB + j] = 0.0
     for i in range(n):
         c0 = 0.0
@@ -410,14 +411,15 @@ def _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, 
             base[q] = 1.0 if q < nn else 0.0
         for jb in range(0, kk, JB):
             m = min(JB, kk - jb)
+            # upper bound of the block's values: with every lam <= 0 each term g e^(lam t) is largest at the
+            # block's first point when g > 0 and at its last when g < 0 (term by term, so in floating point too)
             bound = cq[i]
             for q in range(ng):
                 gb[q] = gq[i, q] * base[q]
-                bound += abs(gb[q]) * ef[q * JB]
+                bound += gb[q] * (ef[q * JB] if gb[q] > 0.0 else ef[q * JB + m - 1])
             for q in range(nn):
                 base[q] *= ef[q * JB + JB - 1]
-            # the bound is summed without fused multiply-adds: a margin covers the rounding difference
-            scan = not decreasing or bound * (1.0 + 1e-12) + 1e-300 > cmax[p, i]
+            scan = not decreasing or bound + abs(bound) * 1e-12 + 1e-300 > cmax[p, i]  # (margin: belt and braces)
             if r_out >= 0:
                 dst = cflat
                 o = (p * nrow + r_out) * tlen + j0 + jb
