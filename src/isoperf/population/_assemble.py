@@ -26,6 +26,12 @@ class BatchedSegment:
     sat_vmax: np.ndarray  # (S, N)
     sat_km: np.ndarray  # (S, N)
     sat_inv: np.ndarray  # (S, N)
+    written: np.ndarray  # (size, n) bool: the matrix entries this assembly wrote
+
+    @property
+    def work(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The arrays to hand to the next ``batched_assemble`` of the same segment (reused memory)."""
+        return self.matrix, self.inputs, self.written
 
     def full(self, p: int) -> np.ndarray:
         """Patient ``p``'s (size, size) matrix, as :func:`isoperf.model.assemble` gives it."""
@@ -40,16 +46,21 @@ class BatchedSegment:
 
 
 def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int,
-                     work: tuple[np.ndarray, np.ndarray] | None = None) -> BatchedSegment:
-    """``work``: optional (matrix, inputs) arrays of the right shape to fill (reused between chunks)."""
+                     work: tuple[np.ndarray, ...] | None = None) -> BatchedSegment:
+    """``work``: optional (matrix, inputs) arrays of the right shape to fill (reused between chunks), as
+    returned in ``BatchedSegment.work``; only the entries the last use wrote are cleared."""
     size, nc = layout.size, layout.n
     if work is not None and work[0].shape == (size, nc, n):
-        m, b = work
-        m.fill(0.0)
+        m, b = work[0], work[1]
+        if len(work) > 2:
+            m[work[2]] = 0.0  # the structure is the same in every chunk: clear only what was written
+        else:
+            m.fill(0.0)
         b.fill(0.0)
     else:
         m, b = np.zeros((size, nc, n)), np.zeros((size, n))
     inv = {c.name: 1.0 / (column(c.volume, n) * column(c.kp, n)) for c in model.compartments}
+    touched: set[tuple[int, int]] = set()
     for f in seg.flows:
         rate = column(f.rate, n)
         if not rate.any():
@@ -59,8 +70,10 @@ def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int
         k = rate * inv[f.source]
         m[i, i] -= k
         m[j, i] += k
+        touched |= {(i, i), (j, i)}
         if f.counter is not None:
             m[layout.counter[f.counter], i] += column(f.sign, n) * k
+            touched.add((layout.counter[f.counter], i))
     for c in seg.clearances:
         cl = column(c.clearance, n)
         if not cl.any():
@@ -69,6 +82,7 @@ def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int
         k = cl * inv[c.compartment]
         m[i, i] -= k
         m[layout.sink[c.sink], i] += k
+        touched |= {(i, i), (layout.sink[c.sink], i)}
     for d in seg.decays:
         r = column(d.rate, n)
         if not r.any():
@@ -76,13 +90,17 @@ def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int
         i = layout.comp[d.compartment]
         m[i, i] -= r
         m[layout.sink[d.sink], i] += r
+        touched |= {(i, i), (layout.sink[d.sink], i)}
     for name, i in layout.comp.items():
         m[layout.auc[name], i] = inv[name]
+        touched.add((layout.auc[name], i))
     for inf in seg.infusions:
         r = column(inf.rate, n)
         b[layout.comp[inf.compartment]] += r
         b[layout.dosed] += r
     sats = [s for s in seg.saturables if column(s.vmax, n).any()]
+    written = np.zeros((size, nc), dtype=bool)
+    written[tuple(np.array(sorted(touched), dtype=np.int64).reshape(-1, 2).T)] = True
     return BatchedSegment(
         seg.start, seg.end, m, b,
         np.array([layout.comp[s.compartment] for s in sats], dtype=np.int64),
@@ -90,4 +108,5 @@ def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int
         np.stack([column(s.vmax, n) for s in sats]) if sats else np.zeros((0, n)),
         np.stack([column(s.km, n) for s in sats]) if sats else np.zeros((0, n)),
         np.stack([inv[s.compartment] for s in sats]) if sats else np.zeros((0, n)),
+        written,
     )

@@ -25,6 +25,7 @@ How a sampled population is applied (documented in the README (Virtual populatio
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,7 +297,19 @@ def _map_numbers(obj: Any, fn: Any) -> Any:
 
 def column(value: Any, n: int) -> np.ndarray:
     """A model number as a float array of length ``n`` (scalars broadcast)."""
+    if isinstance(value, np.ndarray) and value.dtype == np.float64 and value.shape == (n,):
+        return value  # already a per-patient column: no copy, no broadcast
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _constant_column(float(value), n)
     return np.broadcast_to(np.asarray(value, dtype=float), (n,))
+
+
+@functools.lru_cache(maxsize=512)
+def _constant_column(value: float, n: int) -> np.ndarray:
+    """A read-only column of one value (cached: the same constants recur in every chunk)."""
+    out = np.full(n, value)
+    out.flags.writeable = False
+    return out
 
 
 def unstack_model(model: DrugModel, i: int) -> DrugModel:

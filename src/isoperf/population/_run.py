@@ -62,6 +62,7 @@ def _apply_events(model: DrugModel, layout: StateLayout, x: np.ndarray, t: float
 
 
 def _mass_balance(layout: StateLayout, x: np.ndarray) -> np.ndarray:
+    # row by row (not a BLAS product, whose summation order may depend on the batch)
     held = x[:, : layout.n].sum(axis=1) + x[:, list(layout.sink.values())].sum(axis=1)
     dosed = x[:, layout.dosed]
     err = np.abs(held - dosed) / np.maximum(np.abs(dosed), 1e-300)
@@ -83,7 +84,7 @@ def _single(model: DrugModel, grid: np.ndarray, i: int, layout: StateLayout, out
 
 
 def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray | None = None,
-               index: np.ndarray | None = None, work: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
+               index: np.ndarray | None = None, work: dict[int, tuple[np.ndarray, ...]] | None = None,
                saturable: str | None = None) -> DrugOutcome:
     """Solve ``model`` (numbers are arrays over ``n`` patients) on ``grid``.
 
@@ -131,7 +132,7 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
     segs = []
     for k, s in enumerate(model.segments):
         seg = batched_assemble(model, s, layout, n, work.get(k))
-        work[k] = (seg.matrix, seg.inputs)
+        work[k] = seg.work
         segs.append(seg)
     scale = column(model.total_dose, n)
     atol = np.ascontiguousarray(np.maximum(scale, 1e-300) * ATOL_REL)

@@ -508,8 +508,9 @@ def _maxval(v, kk):  # noqa: ANN001, ANN202
 def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, active, pw, row,  # noqa: ANN001, ANN202
                  cmax, tmax, ea, cur, idx, g, ga, cst, live):
     """Running maximum on the grid without curves: march the modes point by point and stop a compartment as
-    soon as the bound ``const + sum_k |g_k| e^(lam_k tau)`` (non-increasing: every lam_k <= 0, and monotone in
-    floating point too) cannot beat its maximum so far. Same maxima and first arg-maxima as the full scan."""
+    soon as the bound ``const + sum_k max(g_k e^(lam_k tau), 0)`` (``g_k`` itself for ``lam_k = 0``) cannot
+    beat its maximum so far. Every ``lam_k <= 0``, so the bound is non-increasing and bounds every later value,
+    term by term (hence in floating point too). Same maxima and first arg-maxima as the full scan."""
     prunable = True
     for k in range(n):
         active[k] = w0[k] != 0.0 or beta[k] != 0.0
@@ -554,7 +555,8 @@ def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, c
         for q in range(nn):
             k = idx[q]
             g[i, q] = sq[i] * u[i, k] * coef[q]
-            ga[i, q] = abs(g[i, q])
+            # bound term: g e^(lam tau) itself when g > 0 (or lam = 0), else its supremum over later times, 0
+            ga[i, q] = g[i, q] if (g[i, q] > 0.0 or lam[k] == 0.0) else 0.0
             c0 += sq[i] * u[i, k] * const[q]
         cst[i] = c0
         live[i] = True
