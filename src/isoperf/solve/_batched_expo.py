@@ -1,36 +1,49 @@
 """Batched exponential integrator for segments with saturable (Michaelis-Menten) elimination (numba).
 
-Why: after reconnection the compartment systems are mildly stiff (liver exchange plus Vmax/Km, ~3 /min)
-while the solution itself varies on the slow modes (~0.01-0.1 /min). An explicit method is then bound by
-stability and, at rtol 1e-10, by its polynomial order on the slow exponentials; both bounds disappear when
-the linear part is solved exactly and only the (small, smooth) nonlinear remainder is approximated.
+Why: the compartment systems are mildly stiff (liver exchange plus Vmax/Km, ~3 /min) while the solution
+varies on the slow modes (~0.01-0.5 /min), and a saturable term is a smooth function of one compartment. An
+explicit method is bound by stability and, at rtol ~1e-10, by its polynomial order (~500 Dormand-Prince steps
+for the saturated perfusion hour of the reference model); both bounds disappear when the linear part is
+solved exactly and only the (smooth, scalar) nonlinear remainder is approximated, by a polynomial of high
+degree.
 
-Method (exponential collocation with a frozen linearisation; one independent adaptive step sequence per
-patient, patients in parallel, so a patient's result does not depend on the batch):
+Method (exponential collocation on Chebyshev nodes with Newton iterations; one independent adaptive step
+sequence per patient, patients in parallel, so a patient's result does not depend on the batch):
 
 * ``dx/dt = A x + b - F(x)`` on the compartments, ``F_s = Vmax c/(Km + c)`` on the saturable ones. The
   linear part is ``J0 = A - diag(F'(x*))`` (slopes at a linearisation state ``x*``): ``J0`` keeps the
   symmetric form ``S D`` of the compartment block, so ``D^(1/2) J0 D^(-1/2)`` has real eigenvalues and
-  orthogonal eigenvectors (the decomposition of ``solve/_batched_exact.py``), computed once per
-  linearisation, not per step. The remainder ``G_s(t) = F'_s(x*) x_s - F_s(x)`` (a scalar per saturable
-  term) is the only thing approximated.
-* Over a step ``[t, t + h]`` each ``G_s`` is the degree-4 polynomial through its values at ``tau = 0, 1/4,
-  1/2, 3/4, 1`` (``tau = (s - t)/h``). With a polynomial forcing every mode is solved exactly:
-  ``w(T) = e^(lam T) w0 + sum_k k! P_k T^(k+1) phi_(k+1)(lam T)`` (``P_k`` the forcing's coefficients in
-  ``s - t``). The node values are found by fixed-point (Picard) sweeps, which contract because the
-  remainder's slope is small (``h |F' - F'(x*)|`` per sweep); when they do not, the step is rejected, halved
-  and the linearisation is renewed at the current state. Local error ``O(h^6)``; the error estimate is the
-  contribution of the degree-4 coefficient (the error of the degree-3 interpolant), a conservative bound.
+  orthogonal eigenvectors (the decomposition of ``solve/_batched_exact.py``). The remainder
+  ``G_s(t) = F'_s(x*) x_s - F_s(x)`` (a scalar per saturable term) is the only thing approximated. The
+  linearisation is renewed at the start of a step when a slope has drifted by more than ``RELIN_DRIFT``
+  (relative: by a factor ~10, e.g. a liver passing from far below to far above Km); in between, the Newton
+  iterations below absorb the drift, so that an eigen-decomposition is rarely needed.
+* Over a step ``[t, t + h]`` each ``G_s`` is the degree-``DEG`` polynomial through its values at the
+  Chebyshev-Lobatto nodes ``tau_i = (1 - cos(i pi/DEG))/2`` (``tau = (s - t)/h``). With a polynomial forcing
+  every mode is solved exactly: ``w(T) = e^(lam T) w0 + sum_k k! P_k T^(k+1) phi_(k+1)(lam T)`` (``P_k`` the
+  forcing's coefficients in ``s - t``); ``phi_k`` by its series and the backward recurrence for
+  ``|z| <= 3``, by the forward recurrence from ``e^z`` above (both stable there to ~1e-14 up to
+  ``phi_(DEG+2)``).
+* The node values of the saturable states are linear in the node values of ``G``: ``u_q(tau_i) = a_qi +
+  sum K_(qi,rl) G_r(tau_l)`` (``K`` the modal solution projected on the saturable states, built once per
+  step). The collocation equations ``G_q(tau_i) = F'_q(x*) u_q - F_q(u_q)`` (``DEG`` unknowns per saturable
+  term) are solved by a simplified Newton method (the matrix ``I - dG/du K`` factorised once per step) on
+  that small dense system, so the step size is not bound by a fixed-point contraction. When it does not
+  converge the step is rejected and halved.
+* Error estimate: the effect of the forcing's last two Chebyshev coefficients (``T_(DEG-1)``, ``T_DEG``:
+  conservative, and not fooled by one coefficient that happens to be small) on the solution at the middle of
+  the step and at its end. The interior matters: collocation is superconvergent at the step end, and the grid
+  values come from inside the step. Step-size exponent ``1/(DEG + 1)``. On the reference model (variant B)
+  this takes ~48 steps for the perfusion hour and ~21 for 60-1440 min (Dormand-Prince 5(4): ~500 and, with
+  the former degree-4 collocation, ~110), with grid values within ~2e-11 of a tight reference.
 * Steps are not tied to the output grid: the grid values are the same exact formula evaluated inside the
   step (on a uniform grid by exact propagation from one grid point to the next, ``phi`` values computed once
   per linearisation), so Cmax/Tmax and the curves come from the integrated trajectory itself.
 * Sinks, counters and AUCs are exact integrals of that trajectory (``int w`` uses ``phi_(k+2)``); the
   saturable flux into its sink is ``F'(x*) int x_s - int G_s``, the same flux the compartment lost, so the
   mass balance holds to rounding.
-* Where a saturable term is strongly nonlinear (its concentration, or that of a compartment feeding it, above
-  Km: a saturated liver during perfusion) a frozen linearisation is of no use and an explicit method is
-  cheaper; such a patient is handed back to the caller (``switch``), which runs the Dormand-Prince kernel
-  (``_batched_ode.py``) for that segment. The decision depends only on the patient's own state.
+* ``max_relin > 0`` hands a patient needing more linearisations than that in one segment back to the caller
+  (``switch``), which then runs the Dormand-Prince kernel (``_batched_ode.py``) for that segment.
 """
 
 from __future__ import annotations
@@ -43,38 +56,81 @@ import numpy as np
 from isoperf.solve._batched_exact import eigh_blocks
 from isoperf.solve._batched_ode import copy_patient
 
-_NODES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
-#: coefficients in tau of the degree-4 interpolant: g_k = sum_i _VINV[k, i] G(tau_i)
-_VINV = np.linalg.inv(np.vander(_NODES, 5, increasing=True))
-_FACT = np.array([float(math.factorial(k)) for k in range(8)])
+#: degree of the collocation polynomial (DEG + 1 Chebyshev-Lobatto nodes, the first one the step start)
+DEG = 8
+_NN = DEG + 1
+_NODES = 0.5 * (1.0 - np.cos(np.arange(_NN) * np.pi / DEG))
+_NODES[0] = 0.0
+_NODES[-1] = 1.0
+#: coefficients in tau of the interpolant: g_k = sum_i _VINV[k, i] G(tau_i)
+_VINV = np.linalg.inv(np.vander(_NODES, _NN, increasing=True))
+#: the last two Chebyshev coefficients (of T_(DEG-1) and T_DEG in 2 tau - 1) of the interpolant from its node
+#: values, and those two polynomials in powers of tau
+_CLAST = np.linalg.inv(np.polynomial.chebyshev.chebvander(2.0 * _NODES - 1.0, DEG))[DEG - 1:]
+_TLAST = np.zeros((2, DEG + 1))
+for _r, _d in enumerate((DEG - 1, DEG)):
+    _TLAST[_r, :_d + 1] = np.polynomial.polynomial.polyfromroots(
+        0.5 * (1.0 + np.cos((np.arange(_d) + 0.5) * np.pi / _d))) * 2.0 ** (2 * _d - 1)
+_KPHI = DEG + 2  # phi_0 .. phi_(DEG+2)
+_NPHI = _KPHI + 1
+_FACT = np.array([float(math.factorial(k)) for k in range(_NPHI + 1)])
 _IFACT = 1.0 / _FACT
-_PHI6 = np.array([1.0 / math.factorial(j + 6) for j in range(17)])  # phi_6(z) = sum_j z^j/(j+6)!
-_NPHI = 7  # phi_0 .. phi_6
+_NSER = 24
+#: phi_K(z) = sum_j z^j/(j+K)!, |z| <= _ZSER: 24 terms leave < 1e-17 relative
+_PHIK = np.array([1.0 / math.factorial(j + _KPHI) for j in range(_NSER)])
+_ZSER = 3.0
 #: k!/(k-m)! (m-th derivative of t^k is _FALL[k, m] t^(k-m))
-_FALL = np.array([[math.factorial(k) / math.factorial(k - mm) if mm <= k else 0.0 for mm in range(5)]
-                  for k in range(5)])
-_MAXIT = 12
-#: Picard sweeps stop when the last one moved the end state by less than this fraction of the tolerance
-SWEEP_TOL = 1e-2
+_FALL = np.array([[math.factorial(k) / math.factorial(k - mm) if mm <= k else 0.0 for mm in range(_NN)]
+                  for k in range(_NN)])
+_MAXIT = 10
+#: nodes where the error estimate is evaluated: the middle of the step and its end
+_ERR_NODES = (DEG // 2, DEG)
+#: Newton stops when its last correction moved a node value by less than this fraction of the tolerance
+SWEEP_TOL = 1e-3
+#: the linearisation is renewed when a saturable slope has drifted by more than this (relative)
+RELIN_DRIFT = 0.9
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _phis(z, out):  # noqa: ANN001, ANN202
-    """``out[k] = phi_k(z)``, k = 0..6 (``phi_0 = e^z``, ``phi_(k+1) = (phi_k - 1/k!)/z``)."""
-    if abs(z) < 1.0:
-        # phi_6 by its series (Horner, 17 terms: |z|^17 6!/23! < 1e-19), then the stable backward recurrence
-        # phi_k = 1/k! + z phi_(k+1)
-        s = _PHI6[16]
-        for j in range(15, -1, -1):
-            s = _PHI6[j] + z * s
-        out[6] = s
-        for k in range(5, -1, -1):
+    """``out[k] = phi_k(z)``, k = 0.._KPHI (``phi_0 = e^z``, ``phi_(k+1) = (phi_k - 1/k!)/z``)."""
+    if abs(z) <= _ZSER:
+        s = _PHIK[_NSER - 1]
+        for j in range(_NSER - 2, -1, -1):
+            s = _PHIK[j] + z * s
+        out[_KPHI] = s
+        for k in range(_KPHI - 1, -1, -1):
             out[k] = _IFACT[k] + z * out[k + 1]
     else:
         out[0] = math.exp(z)
         rz = 1.0 / z
         for k in range(1, _NPHI):
             out[k] = (out[k - 1] - _IFACT[k - 1]) * rz
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _phis_modes(zs, n, out, ser):  # noqa: ANN001, ANN202
+    """``out[j, k] = phi_k(zs[j])`` for the ``n`` modes at once (as :func:`_phis`; the modes' independent
+    recurrences interleaved, so that they overlap in the pipeline)."""
+    for j in range(n):
+        ser[j] = _PHIK[_NSER - 1]
+    for i in range(_NSER - 2, -1, -1):
+        c = _PHIK[i]
+        for j in range(n):
+            z = zs[j]
+            if abs(z) <= _ZSER:
+                ser[j] = c + z * ser[j]
+    for j in range(n):
+        z = zs[j]
+        if abs(z) <= _ZSER:
+            out[j, _KPHI] = ser[j]
+            for k in range(_KPHI - 1, -1, -1):
+                out[j, k] = _IFACT[k] + z * out[j, k + 1]
+        else:
+            out[j, 0] = math.exp(z)
+            rz = 1.0 / z
+            for k in range(1, _NPHI):
+                out[j, k] = (out[j, k - 1] - _IFACT[k - 1]) * rz
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -90,22 +146,51 @@ def _sat_slope(vm, km, si, amount):  # noqa: ANN001, ANN202
     return vm * km * si / (d * d)
 
 
+@nb.njit(cache=True, error_model="numpy")
+def _lu_factor(a, nsz, piv):  # noqa: ANN001, ANN202
+    """LU factorisation of ``a`` in place (partial pivoting, multipliers below the diagonal). False if
+    singular."""
+    for k in range(nsz):
+        pk = k
+        amax = abs(a[k, k])
+        for i in range(k + 1, nsz):
+            if abs(a[i, k]) > amax:
+                amax = abs(a[i, k])
+                pk = i
+        if amax == 0.0:
+            return False
+        piv[k] = pk
+        if pk != k:
+            for j in range(nsz):
+                tmp = a[k, j]
+                a[k, j] = a[pk, j]
+                a[pk, j] = tmp
+        rk = 1.0 / a[k, k]
+        for i in range(k + 1, nsz):
+            f = a[i, k] * rk
+            a[i, k] = f
+            if f != 0.0:
+                for j in range(k + 1, nsz):
+                    a[i, j] -= f * a[k, j]
+    return True
+
+
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _mode_coefficients(gv, ev, beta, gc, qc, ns, n):  # noqa: ANN001, ANN202
-    """Polynomial coefficients of the saturable remainder from its node values (gc), projected on the
-    modes and added to the constant input (qc)."""
-    for q in range(ns):
-        for k in range(5):
-            acc = 0.0
-            for ni in range(5):
-                acc += _VINV[k, ni] * gv[q, ni]
-            gc[q, k] = acc
-    for j in range(n):
-        for k in range(5):
-            acc = beta[j] if k == 0 else 0.0
-            for q in range(ns):
-                acc += ev[q, j] * gc[q, k]
-            qc[j, k] = acc
+def _lu_apply(a, rhs, nsz, piv):  # noqa: ANN001, ANN202
+    """Solve with the factors of :func:`_lu_factor` (``rhs`` overwritten by the solution)."""
+    for k in range(nsz):
+        pk = piv[k]
+        if pk != k:
+            tmp = rhs[k]
+            rhs[k] = rhs[pk]
+            rhs[pk] = tmp
+        for i in range(k + 1, nsz):
+            rhs[i] -= a[i, k] * rhs[k]
+    for k in range(nsz - 1, -1, -1):
+        acc = rhs[k]
+        for j in range(k + 1, nsz):
+            acc -= a[k, j] * rhs[j]
+        rhs[k] = acc / a[k, k]
 
 
 @nb.njit(parallel=True, cache=True, error_model="numpy")
@@ -118,15 +203,15 @@ def expo_segment(
     max_relin: int, switch: np.ndarray,
 ) -> None:
     """Integrate every patient of the batch over ``[t0, t1]`` (see the module docstring). ``stats[p]``:
-    accepted steps, linearisations, Picard sweeps (added). ``switch[p]`` is set for a patient found strongly
-    nonlinear (a saturable concentration, or that of a compartment feeding it, above Km; or more than
-    ``max_relin`` linearisations; ``max_relin = 0``: never): its state is left as it was, and the caller
-    integrates the segment with the explicit kernel."""
+    accepted steps, linearisations, Newton iterations (added). ``switch[p]`` is set for a patient that needed
+    more than ``max_relin`` linearisations (``max_relin = 0``: never): its state is left as it was, and the
+    caller integrates the segment with the explicit kernel."""
     npat = x.shape[0]
     n = inv.shape[0]
     size = x.shape[1]
     m = size - n
     ns = sat_state.size
+    nu = ns * DEG  # Newton unknowns
     kk = tg.size
     nr = out_idx.size
     dgrid = tg[1] - tg[0] if kk > 1 else 0.0
@@ -155,6 +240,7 @@ def expo_segment(
         idx = np.empty(n, dtype=np.int64)
         slope = np.empty(ns)
         ev = np.empty((ns, n))  # modal image of a unit forcing on saturable state s
+        pr = np.empty((ns, n))  # saturable state s from the modes
         beta = np.empty(n)
         w = np.empty(n)
         wn = np.empty(n)
@@ -166,30 +252,33 @@ def expo_segment(
         erru = np.empty(n)
         errw = np.empty(n)
         ph = np.empty(_NPHI)
-        phin = np.empty((5, n, _NPHI))  # phi_k(tau_i h lam_j)
-        gv = np.empty((ns, 5))  # G_s at the nodes
-        gc = np.empty((ns, 5))  # coefficients in tau
-        qc = np.empty((n, 5))  # modal forcing coefficients in tau
-        pc = np.empty((n, 5))  # ... in s - t (absolute time offset)
-        dq = np.empty(5)
-        rg = np.empty((n, 5))  # R(g) coefficients per mode
+        zn = np.empty(n)
+        ser = np.empty(n)
+        phin = np.empty((_NN, n, _NPHI))  # phi_k(tau_i h lam_j)
+        psi = np.empty((ns, ns, _NN, _NN))  # response of saturable state q at node i to tau^k forcing of r
+        kmat = np.empty((ns, ns, _NN, _NN))  # ... to the node value l of G_r
+        afree = np.empty((ns, _NN))  # saturable states at the nodes without the remainder
+        usat = np.empty((ns, _NN))
+        dgv = np.empty((ns, _NN))  # dG/du at the nodes
+        jac = np.empty((nu, nu))
+        res = np.empty(nu)
+        piv = np.empty(nu, dtype=np.int64)
+        gv = np.empty((ns, _NN))  # G_s at the nodes
+        gc = np.empty((ns, _NN))  # coefficients in tau
+        gprev = np.zeros((ns, _NN))
+        clast = np.empty((2, ns))
+        qc = np.empty((n, _NN))  # modal forcing coefficients in tau
+        pc = np.empty((n, _NN))  # ... in s - t (absolute time offset)
+        dq = np.empty(_NN)
+        rg = np.empty((n, _NN))  # R(g) coefficients per mode
         edg = np.empty(n)  # e^(lam dgrid)
-        cdg = np.empty((n, 5))  # dgrid^(m+1) phi_(m+1)(lam dgrid)
+        cdg = np.empty((n, _NN))  # dgrid^(m+1) phi_(m+1)(lam dgrid)
         for i in range(n):
             u[i] = x[p, i]
-        if max_relin > 0:
-            # a saturable compartment, or one that feeds it, above Km: it will (or does) saturate
-            for q in range(ns):
-                i = sat_state[q]
-                for j in range(n):
-                    if (j == i or a[i, j] > 0.0) and sil[q] * ivl[j] / ivl[i] * u[j] > kml[q]:
-                        switch[p] = True
-        if switch[p]:
-            continue
         t = t0
         relin = True
-        have_slope = False
-        gslope = np.zeros(ns)
+        have_prev = False
+        hprev = 0.0
         h = 0.0
         jn = 0
         failed = False
@@ -197,9 +286,9 @@ def expo_segment(
         nlin = 0
         while t < t1:
             if relin:
-                have_slope = False
+                have_prev = False
                 if max_relin > 0 and nlin >= max_relin:
-                    switch[p] = True  # strongly nonlinear here: the caller uses the explicit kernel
+                    switch[p] = True
                     break
                 # --- linearise at u: J0 = A - diag(F'(u)) in symmetric form, eigen-decomposition
                 nlin += 1
@@ -224,11 +313,12 @@ def expo_segment(
                     beta[j] = acc
                     for q in range(ns):
                         ev[q, j] = dh[sat_state[q]] * vec[sat_state[q], j]
+                        pr[q, j] = vec[sat_state[q], j] / dh[sat_state[q]]
                     if kk > 1 and uniform:
                         _phis(lam[j] * dgrid, ph)
                         edg[j] = ph[0]
                         dpow = dgrid
-                        for mm in range(5):
+                        for mm in range(_NN):
                             cdg[j, mm] = dpow * ph[mm + 1]
                             dpow *= dgrid
                 if h == 0.0:
@@ -259,102 +349,162 @@ def expo_segment(
                 for i in range(n):
                     acc += vec[i, j] * dh[i] * u[i]
                 w[j] = acc
-            for j in range(n):
-                zq = 0.25 * h * lam[j]
-                if abs(zq) >= 1.0:
-                    # e^(tau z) from powers of e^(z/4); phi_k by the forward recurrence
-                    eq = math.exp(zq)
-                    e_ = 1.0
-                    for ni in range(1, 5):
-                        e_ *= eq
-                        z_ = ni * zq
-                        rz = 1.0 / z_
-                        phin[ni, j, 0] = e_
-                        for k in range(1, _NPHI):
-                            phin[ni, j, k] = (phin[ni, j, k - 1] - _IFACT[k - 1]) * rz
-                else:
-                    for ni in range(1, 5):
-                        _phis(ni * zq, ph)
-                        for k in range(_NPHI):
-                            phin[ni, j, k] = ph[k]
-            # remainder at the start; initial guess: its slope at the end of the previous step (same
+            for ni in range(1, _NN):
+                for j in range(n):
+                    zn[j] = _NODES[ni] * h * lam[j]
+                _phis_modes(zn, n, phin[ni], ser)
+            # saturable states at the nodes: free response and the kernel of the remainder's node values
+            for q in range(ns):
+                for ni in range(1, _NN):
+                    tau = _NODES[ni]
+                    acc = 0.0
+                    for j in range(n):
+                        acc += pr[q, j] * (phin[ni, j, 0] * w[j] + h * tau * beta[j] * phin[ni, j, 1])
+                    afree[q, ni] = acc
+                    for r in range(ns):
+                        tp = h * tau
+                        for k in range(_NN):
+                            acc = 0.0
+                            for j in range(n):
+                                acc += pr[q, j] * ev[r, j] * phin[ni, j, k + 1]
+                            psi[q, r, ni, k] = acc * _FACT[k] * tp
+                            tp *= tau
+                        for ll in range(_NN):
+                            acc = 0.0
+                            for k in range(_NN):
+                                acc += psi[q, r, ni, k] * _VINV[k, ll]
+                            kmat[q, r, ni, ll] = acc
+            # remainder at the start; initial guess: the previous step's polynomial extrapolated (same
             # linearisation), else constant
             for q in range(ns):
                 i = sat_state[q]
                 g0 = slope[q] * u[i] - _sat_flux(vm[q], kml[q], sil[q], u[i])
-                dg = gslope[q] if have_slope else 0.0
-                for ni in range(5):
-                    gv[q, ni] = g0 + dg * _NODES[ni] * h
+                gv[q, 0] = g0
+                for ni in range(1, _NN):
+                    if have_prev:
+                        tt = 1.0 + _NODES[ni] * h / hprev
+                        acc = gprev[q, _NN - 1]
+                        for k in range(_NN - 2, -1, -1):
+                            acc = acc * tt + gprev[q, k]
+                        gv[q, ni] = acc
+                    else:
+                        gv[q, ni] = g0
             conv = False
-            nsw = 0
-            for _sweep in range(_MAXIT):
-                nsw += 1
-                _mode_coefficients(gv, ev, beta, gc, qc, ns, n)
+            nit = 0
+            for _it in range(_MAXIT):
+                nit += 1
                 delta = 0.0
-                for ni in range(1, 5):
-                    tau = _NODES[ni]
-                    for j in range(n):
-                        acc = phin[ni, j, 0] * w[j]
-                        tp = tau
-                        for k in range(5):
-                            acc += h * qc[j, k] * _FACT[k] * tp * phin[ni, j, k + 1]
-                            tp *= tau
-                        wn[j] = acc
-                    for q in range(ns):
-                        i = sat_state[q]
-                        acc = 0.0
-                        for j in range(n):
-                            acc += vec[i, j] * wn[j]
-                        ui = acc / dh[i]
-                        gnew = slope[q] * ui - _sat_flux(vm[q], kml[q], sil[q], ui)
-                        sc = atol[p] + rtol * abs(ui)
+                for q in range(ns):
+                    i = sat_state[q]
+                    for ni in range(1, _NN):
+                        acc = afree[q, ni]
+                        for r in range(ns):
+                            for ll in range(_NN):
+                                acc += kmat[q, r, ni, ll] * gv[r, ll]
+                        usat[q, ni] = acc
+                        gnew = slope[q] * acc - _sat_flux(vm[q], kml[q], sil[q], acc)
+                        dgv[q, ni] = slope[q] - _sat_slope(vm[q], kml[q], sil[q], acc)
+                        res[q * DEG + ni - 1] = gnew - gv[q, ni]
+                        sc = atol[p] + rtol * abs(acc)
                         dl = h * abs(gnew - gv[q, ni]) / sc
                         if dl > delta:
                             delta = dl
-                        gv[q, ni] = gnew
                 stats[p, 2] += 1
                 if delta <= SWEEP_TOL:
                     conv = True
                     break
+                # simplified Newton: (I - dG/du K) dG = G(u) - G, the matrix at the first iterate of the step
+                if nit == 1:
+                    for q in range(ns):
+                        for ni in range(1, _NN):
+                            row = q * DEG + ni - 1
+                            for r in range(ns):
+                                for ll in range(1, _NN):
+                                    jac[row, r * DEG + ll - 1] = -dgv[q, ni] * kmat[q, r, ni, ll]
+                            jac[row, row] += 1.0
+                    if not _lu_factor(jac, nu, piv):
+                        break
+                _lu_apply(jac, res, nu, piv)
+                for q in range(ns):
+                    for ni in range(1, _NN):
+                        gv[q, ni] += res[q * DEG + ni - 1]
             if not conv:
-                if nlin > 0 and h * 0.5 < h_min:
+                if h * 0.5 < h_min:
                     failed = True
                     break
                 h *= 0.5
-                relin = True
+                have_prev = False
                 continue
             # final coefficients from the converged node values
-            _mode_coefficients(gv, ev, beta, gc, qc, ns, n)
-            # end of step, its integral and the error estimate (the degree-4 term)
+            for q in range(ns):
+                for k in range(_NN):
+                    acc = 0.0
+                    acc2 = 0.0
+                    for ni in range(_NN):
+                        acc += _VINV[k, ni] * gv[q, ni]
+                    gc[q, k] = acc
+                for r in range(2):
+                    acc2 = 0.0
+                    for ni in range(_NN):
+                        acc2 += _CLAST[r, ni] * gv[q, ni]
+                    clast[r, q] = acc2
             for j in range(n):
-                acc = phin[4, j, 0] * w[j]
-                acc2 = h * phin[4, j, 1] * w[j]
-                for k in range(5):
-                    acc += h * qc[j, k] * _FACT[k] * phin[4, j, k + 1]
-                    acc2 += h * h * qc[j, k] * _FACT[k] * phin[4, j, k + 2]
+                for k in range(_NN):
+                    acc = beta[j] if k == 0 else 0.0
+                    for q in range(ns):
+                        acc += ev[q, j] * gc[q, k]
+                    qc[j, k] = acc
+            # end of step and its integral
+            for j in range(n):
+                acc = phin[DEG, j, 0] * w[j]
+                acc2 = h * phin[DEG, j, 1] * w[j]
+                for k in range(_NN):
+                    acc += h * qc[j, k] * _FACT[k] * phin[DEG, j, k + 1]
+                    acc2 += h * h * qc[j, k] * _FACT[k] * phin[DEG, j, k + 2]
                 wn[j] = acc
                 wint[j] = acc2
-                e4 = 0.0
-                for q in range(ns):
-                    e4 += ev[q, j] * gc[q, 4]
-                errw[j] = h * e4 * _FACT[4] * phin[4, j, 5]
-            err = 0.0
             for i in range(n):
                 acc = 0.0
                 acc2 = 0.0
-                acc3 = 0.0
                 for j in range(n):
                     acc += vec[i, j] * wn[j]
                     acc2 += vec[i, j] * wint[j]
-                    acc3 += vec[i, j] * errw[j]
                 un[i] = acc / dh[i]
                 uint[i] = acc2 / dh[i]
-                erru[i] = acc3 / dh[i]
-                sc = atol[p] + rtol * max(abs(u[i]), abs(un[i]))
-                err += (erru[i] / sc) ** 2
+            # error estimate: the effect of the last Chebyshev term at every node (the solution inside the
+            # step, not only its end: the grid values come from it)
+            err = 0.0
+            for ni in _ERR_NODES:
+                tau = _NODES[ni]
+                for j in range(n):
+                    e7 = 0.0
+                    e8 = 0.0
+                    tp = tau
+                    for k in range(_NN):
+                        f = _FACT[k] * tp * phin[ni, j, k + 1]
+                        e7 += _TLAST[0, k] * f
+                        e8 += _TLAST[1, k] * f
+                        tp *= tau
+                    c7 = 0.0
+                    c8 = 0.0
+                    for q in range(ns):
+                        c7 += ev[q, j] * clast[0, q]
+                        c8 += ev[q, j] * clast[1, q]
+                    errw[j] = h * (abs(c7 * e7) + abs(c8 * e8))
+                en = 0.0
+                for i in range(n):
+                    acc3 = 0.0
+                    for j in range(n):
+                        acc3 += abs(vec[i, j]) * errw[j]
+                    erru[i] = acc3 / dh[i]
+                    sc = atol[p] + rtol * max(abs(u[i]), abs(un[i]))
+                    en += (erru[i] / sc) ** 2
+                if en > err:
+                    err = en
             err = math.sqrt(err / n)
             if err > 1.0:
-                h *= max(0.2, 0.9 * err ** -0.2)
+                h *= max(0.2, 0.9 * err ** (-1.0 / (DEG + 1)))
+                have_prev = False
                 if h < h_min:
                     failed = True
                     break
@@ -364,11 +514,13 @@ def expo_segment(
             rh = 1.0 / h
             for j in range(n):
                 hp = 1.0
-                for k in range(5):
+                for k in range(_NN):
                     pc[j, k] = qc[j, k] * hp
                     hp *= rh
             first = True
+            need_rg = False
             gi = 0.0
+            off = 0.0
             while jn < kk and (tg[jn] <= tn):
                 tt = tg[jn]
                 if first or not uniform:
@@ -377,34 +529,37 @@ def expo_segment(
                         _phis(lam[j] * off, ph)
                         acc = ph[0] * w[j]
                         op = off
-                        for k in range(5):
+                        for k in range(_NN):
                             acc += pc[j, k] * _FACT[k] * op * ph[k + 1]
                             op *= off
                         wg[j] = acc
-                    if uniform:
-                        # exact propagation from this point over g grid steps: w <- e^(lam dt) w + R(g), R a
-                        # degree-4 polynomial in g (the forcing's Taylor coefficients at this point)
+                    first = False
+                    need_rg = uniform
+                    gi = 0.0
+                else:
+                    if need_rg:
+                        # a second grid point in this step: exact propagation from the first one over g grid
+                        # steps, w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor
+                        # coefficients there)
                         for j in range(n):
-                            for mm in range(5):
+                            for mm in range(_NN):
                                 acc = 0.0
                                 op = 1.0
-                                for k in range(mm, 5):
+                                for k in range(mm, _NN):
                                     acc += pc[j, k] * _FALL[k, mm] * op
                                     op *= off
                                 dq[mm] = acc
                             dpow = 1.0
-                            for d in range(5):
+                            for d in range(_NN):
                                 acc = 0.0
-                                for mm in range(5 - d):
+                                for mm in range(_NN - d):
                                     acc += cdg[j, mm] * dq[mm + d]
                                 rg[j, d] = acc * dpow * _IFACT[d]
                                 dpow *= dgrid
-                    first = False
-                    gi = 0.0
-                else:
+                        need_rg = False
                     for j in range(n):
-                        acc = rg[j, 4]
-                        for d in range(3, -1, -1):
+                        acc = rg[j, _NN - 1]
+                        for d in range(_NN - 2, -1, -1):
                             acc = acc * gi + rg[j, d]
                         wg[j] = edg[j] * wg[j] + acc
                     gi += 1.0
@@ -433,30 +588,25 @@ def expo_segment(
                 for q in range(ns):
                     if sat_sink[q] == row:
                         gint = 0.0
-                        for k in range(5):
+                        for k in range(_NN):
                             gint += gc[q, k] / (k + 1)
                         acc += slope[q] * uint[sat_state[q]] - h * gint
                 x[p, row] += acc
             for q in range(ns):
-                acc = 0.0
-                for k in range(1, 5):
-                    acc += k * gc[q, k]
-                gslope[q] = acc / h
-            have_slope = True
+                for k in range(_NN):
+                    gprev[q, k] = gc[q, k]
+            have_prev = True
+            hprev = h
             for i in range(n):
                 u[i] = un[i]
             t = tn
             nsteps += 1
-            if max_relin > 0:
-                for q in range(ns):
-                    if sil[q] * u[sat_state[q]] > kml[q]:
-                        switch[p] = True  # saturated: strongly nonlinear, the explicit kernel is cheaper
-                if switch[p]:
-                    break
-            h = h * (5.0 if err == 0.0 else min(5.0, 0.9 * err ** -0.2))
-            # renew the linearisation when the remainder's slope has drifted (slow Picard contraction)
-            if nsw >= 5:
-                relin = True
+            h = h * (5.0 if err == 0.0 else min(5.0, 0.9 * err ** (-1.0 / (DEG + 1))))
+            # renew the linearisation when a slope has drifted
+            for q in range(ns):
+                s_new = _sat_slope(vm[q], kml[q], sil[q], u[sat_state[q]])
+                if abs(s_new - slope[q]) > RELIN_DRIFT * max(s_new, slope[q]):
+                    relin = True
         ok[p] = not failed
         stats[p, 0] += nsteps
         stats[p, 1] += nlin
