@@ -114,7 +114,10 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
     cmax = np.zeros((n, nc))
     tmax = np.full((n, nc), float(grid[0]))
     write = curves is not None
+    # the kernels write the curves through a flat view: a strided buffer is filled via a contiguous copy
     buf = curves if curves is not None else np.zeros((1, 1, 1))
+    if not buf.flags.c_contiguous:
+        buf = np.ascontiguousarray(buf)
     if write:
         buf[:, :, grid == t0] = 0.0
     post: list[tuple[float, np.ndarray]] = []
@@ -171,6 +174,8 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
         cmax = np.where(better, conc, cmax)
         tmax = np.where(better, t, tmax)
     mb = np.maximum(mb, _mass_balance(layout, x))
+    if curves is not None and buf is not curves:
+        curves[...] = buf
     out = DrugOutcome(model, layout, x, cmax, tmax, curves, mb, " + ".join(sorted(solver)))
     for i in np.flatnonzero(redo):
         _single(model, grid, int(i), layout, out, rows)

@@ -26,6 +26,8 @@ import math
 import numba as nb
 import numpy as np
 
+from isoperf.solve._jacobi import jacobi_lanes
+
 BLOCK = 32
 
 
@@ -233,6 +235,28 @@ def _phi2h2(lam: float, h: float) -> float:
     return h * h * (math.expm1(z) - z) / (z * z)
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _phis(lam: float, h: float) -> tuple[float, float, float]:
+    """``e^(lam h)``, ``h phi1(lam h)`` and ``h^2 phi2(lam h)`` from one exponential (``expm1`` for small
+    ``|lam h|``, where ``e^z - 1`` would cancel; ``exp`` otherwise)."""
+    z = lam * h
+    if abs(z) < 0.5:
+        em1 = math.expm1(z)
+        e = em1 + 1.0
+    else:  # e - 1 is exact to rounding here (|e - 1| >= 0.39)
+        e = math.exp(z)
+        em1 = e - 1.0
+    if abs(z) < 1e-10:
+        p1 = h * (1.0 + 0.5 * z)
+    else:
+        p1 = em1 / lam
+    if abs(z) < 1e-3:
+        p2 = h * h * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0 + z * (1.0 / 120.0 + z / 720.0))))
+    else:
+        p2 = h * h * (em1 - z) / (z * z)
+    return e, p1, p2
+
+
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def _modes(n, kk, t0, h_seg, tg, uniform, lam, w0, beta, coef, const, active, pw):  # noqa: ANN001, ANN202
     """w_k(t_j) = coef_k * pw[k, j] + const_k for every active mode (stride-8 power recurrence)."""
@@ -307,6 +331,118 @@ def _grid_full(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, con
 
 
 _FM = {"nnan", "ninf", "nsz"}  # no reassociation: every value is computed in the written order
+_FM_MAX = {"nnan", "ninf", "nsz", "reassoc"}  # for maxima only (exact in any order)
+_FM_SUM = {"nnan", "ninf", "nsz", "contract"}  # fused multiply-adds in the curve sums (fixed order)
+#: time points per block of the blocked curve evaluation (the mode powers of a block stay in L1)
+JB = 256
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def _blocked_ok(n, h_seg, lam, w0, beta):  # noqa: ANN001, ANN202
+    """The blocked evaluation takes every active mode in the closed form ``coef e^(lam tau) + const``
+    (the same modes as ``_modes`` on a uniform grid; not a slow mode driven by an input)."""
+    for k in range(n):
+        if (w0[k] != 0.0 or beta[k] != 0.0) and beta[k] != 0.0 and not abs(lam[k]) * h_seg > 1e-2:
+            return False
+    return True
+
+
+#: modes combined per pass of the blocked curve evaluation (padding modes have zero coefficients)
+NG = 4
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False, fastmath=_FM_SUM, inline="always")
+def _comb(dst, o, m, c, g0, g1, g2, g3, ef, q0, first):  # noqa: ANN001, ANN202
+    """dst[o + j] (=|+=) c + sum of ``NG`` modes ``g_q ef[(q0 + q) JB + j]``: flat arrays and no call, so
+    the loop vectorises (one alias check) and no array views (reference counts) are made per block."""
+    b0 = q0 * JB
+    if first:
+        for j in range(m):
+            dst[o + j] = c + g0 * ef[b0 + j] + g1 * ef[b0 + JB + j] + g2 * ef[b0 + 2 * JB + j] + g3 * ef[b0 + 3 * JB + j]
+    else:
+        for j in range(m):
+            dst[o + j] += g0 * ef[b0 + j] + g1 * ef[b0 + JB + j] + g2 * ef[b0 + 2 * JB + j] + g3 * ef[b0 + 3 * JB + j]
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False, fastmath=_FM)
+def _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, accb, cflat, nrow, tlen,  # noqa: ANN001, ANN202
+                  out_row, j0, cmax, tmax):
+    """Uniform grid, every mode in closed form ``coef e^(lam tau) + const``. The grid is walked in blocks of
+    ``JB`` points: ``e^(lam (t_j - t0)) = base_k E_k[j - jb]`` with the table ``E_k[r] = e^(lam h (r+1))``
+    (stride-8 recurrence from eight exact exponentials) and ``base_k = E_k[JB-1]^(block)``; each reported
+    compartment's block is one vectorised pass over the table, written once into the flat curve buffer
+    (``cflat``: (N, nrow, tlen) flattened). Maxima: when every active ``lam <= 0`` the block bound
+    ``const + sum |g_k base_k| E_k[0]`` (>= every value of the block, in floating point too) skips the scan of
+    blocks that cannot beat the maximum so far, and unreported compartments are then not even evaluated."""
+    h = tg[0] - t0
+    nn = 0
+    decreasing = True
+    jlen = max(min(JB, kk), 8)  # table length (a single block needs no more)
+    for k in range(n):
+        if w0[k] != 0.0 or beta[k] != 0.0:
+            c = beta[k] / lam[k] if beta[k] != 0.0 else 0.0
+            if lam[k] > 0.0:
+                decreasing = False
+            e8 = math.exp(lam[k] * h * 8)
+            row0 = nn * JB
+            for r in range(8):
+                ef[row0 + r] = math.exp(lam[k] * h * (r + 1))
+            for j in range(8, jlen):
+                ef[row0 + j] = ef[row0 + j - 8] * e8
+            for i in range(n):
+                gq[i, nn] = sq[i] * u[i, k] * (w0[k] + c)
+            nn += 1
+    ng = ((nn + NG - 1) // NG) * NG
+    for q in range(nn, ng):  # padding modes: zero coefficient, zero table
+        for i in range(n):
+            gq[i, q] = 0.0
+        for j in range(jlen):
+            ef[q * JB + j] = 0.0
+    for i in range(n):
+        c0 = 0.0
+        for k in range(n):
+            if w0[k] != 0.0 or beta[k] != 0.0:
+                c = beta[k] / lam[k] if beta[k] != 0.0 else 0.0
+                c0 += sq[i] * u[i, k] * -c
+        cq[i] = c0
+    for i in range(n):  # compartment by compartment: each curve is written as one sequential stream
+        r_out = out_row[i]
+        for q in range(ng):
+            base[q] = 1.0 if q < nn else 0.0
+        for jb in range(0, kk, JB):
+            m = min(JB, kk - jb)
+            # upper bound of the block's values: with every lam <= 0 each term g e^(lam t) is largest at the
+            # block's first point when g > 0 and at its last when g < 0 (term by term, so in floating point too)
+            bound = cq[i]
+            for q in range(ng):
+                gb[q] = gq[i, q] * base[q]
+                bound += gb[q] * (ef[q * JB] if gb[q] > 0.0 else ef[q * JB + m - 1])
+            for q in range(nn):
+                base[q] *= ef[q * JB + JB - 1]
+            scan = not decreasing or bound + abs(bound) * 1e-12 + 1e-300 > cmax[p, i]  # (margin: belt and braces)
+            if r_out >= 0:
+                dst = cflat
+                o = (p * nrow + r_out) * tlen + j0 + jb
+            elif scan:
+                dst = accb
+                o = 0
+            else:
+                continue
+            if ng == 0:
+                for j in range(m):
+                    dst[o + j] = cq[i]
+            for q0 in range(0, ng, NG):
+                _comb(dst, o, m, cq[i], gb[q0], gb[q0 + 1], gb[q0 + 2], gb[q0 + 3], ef, q0, q0 == 0)
+            if scan:
+                mx = cmax[p, i]
+                jm = -1
+                for j in range(m):
+                    if dst[o + j] > mx:
+                        mx = dst[o + j]
+                        jm = j
+                if jm >= 0:  # the first grid point reaching the maximum, as argmax
+                    cmax[p, i] = mx
+                    tmax[p, i] = tg[jb + jm]
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False, fastmath=_FM)
@@ -370,7 +506,7 @@ def _maxval(v, kk):  # noqa: ANN001, ANN202
 
 @nb.njit(cache=True, error_model="numpy")
 def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, active, pw, row,  # noqa: ANN001, ANN202
-                 cmax, tmax):
+                 cmax, tmax, ea, cur, idx, g, ga, cst, live):
     """Running maximum on the grid without curves: march the modes point by point and stop a compartment as
     soon as the bound ``const + sum_k |g_k| e^(lam_k tau)`` (non-increasing: every lam_k <= 0, and monotone in
     floating point too) cannot beat its maximum so far. Same maxima and first arg-maxima as the full scan."""
@@ -403,9 +539,6 @@ def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, c
                 tmax[p, i] = tg[jb]
         return
     nn = 0
-    ea = np.empty(n)
-    cur = np.empty(n)
-    idx = np.empty(n, dtype=np.int64)
     for k in range(n):
         if active[k]:
             c = beta[k] / lam[k] if beta[k] != 0.0 else 0.0
@@ -415,10 +548,6 @@ def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, c
             ea[nn] = math.exp(lam[k] * (tg[0] - t0))
             cur[nn] = 1.0
             nn += 1
-    g = np.empty((n, n))
-    ga = np.empty((n, n))
-    cst = np.empty(n)
-    live = np.empty(n, dtype=np.bool_)
     nlive = 0
     for i in range(n):
         c0 = 0.0
@@ -473,9 +602,21 @@ def linear_segment(
     kk = tg.size
     h_seg = t1 - t0
     nblocks = (npat + BLOCK - 1) // BLOCK
+    nrow = curves.shape[1]
+    tlen = curves.shape[2]
+    cflat = curves.reshape(curves.size)  # C-contiguous (the caller guarantees it)
     for blk in nb.prange(nblocks):
+        p0 = blk * BLOCK
+        nl = min(npat, p0 + BLOCK) - p0
+        # scratch, once per block
+        al = np.empty((n, n, BLOCK))
+        vl = np.empty((n, n, BLOCK))
+        jscr = np.empty((5, BLOCK))
+        sym = np.empty(BLOCK, dtype=np.bool_)
+        sqb = np.empty((n, BLOCK))
+        isq = np.empty(n)
+        rinv = np.empty(n)
         sq = np.empty(n)
-        a = np.empty((n, n))
         lam = np.empty(n)
         u = np.empty((n, n))
         w0 = np.empty(n)
@@ -489,26 +630,56 @@ def linear_segment(
         wend = np.empty(n)
         wint = np.empty(n)
         xint = np.empty(n)
-        escr = np.empty(n)
-        sub = np.empty((n, n))
-        dsub = np.empty(n)
+        ea = np.empty(n)
+        cur = np.empty(n)
         idx = np.empty(n, dtype=np.int64)
-        for p in range(blk * BLOCK, min(npat, (blk + 1) * BLOCK)):
-            for i in range(n):
-                sq[i] = math.sqrt(inv[i, p])
+        g = np.empty((n, n))
+        ga = np.empty((n, n))
+        cst = np.empty(n)
+        live = np.empty(n, dtype=np.bool_)
+        ngmax = ((n + NG - 1) // NG) * NG
+        ef = np.empty(ngmax * JB)
+        base = np.empty(ngmax)
+        gq = np.empty((n, ngmax))
+        cq = np.empty(n)
+        gb = np.empty(ngmax)
+        accb = np.empty(JB)
+        # symmetric form D^(1/2) A D^(-1/2) of every patient of the block, then all eigen-decompositions at once
+        for lane in range(nl):
+            p = p0 + lane
             scale = 0.0
             asym = 0.0
             for i in range(n):
-                for j in range(n):
-                    sij = amat[i, j, p] / inv[j, p]
-                    sji = amat[j, i, p] / inv[i, p]
+                sqb[i, lane] = math.sqrt(inv[i, p])
+                isq[i] = 1.0 / sqb[i, lane]
+                rinv[i] = 1.0 / inv[i, p]
+            for i in range(n):
+                for j in range(i, n):
+                    aij = amat[i, j, p]
+                    aji = amat[j, i, p]
+                    sij = aij * rinv[j]
+                    sji = aji * rinv[i]
                     scale = max(scale, abs(sij))
                     asym = max(asym, abs(sij - sji))
-                    a[i, j] = 0.5 * (amat[i, j, p] * sq[i] / sq[j] + amat[j, i, p] * sq[j] / sq[i])
-            if not asym <= 1e-12 * scale:
+                    v = 0.5 * (aij * sqb[i, lane] * isq[j] + aji * sqb[j, lane] * isq[i])
+                    al[i, j, lane] = v
+                    al[j, i, lane] = v
+            sym[lane] = asym <= 1e-12 * scale
+            if not sym[lane]:  # not solved here: a zero matrix costs the Jacobi sweeps nothing
+                for i in range(n):
+                    for j in range(n):
+                        al[i, j, lane] = 0.0
+        jacobi_lanes(al, vl, jscr, nl)
+        for lane in range(nl):
+            p = p0 + lane
+            if not sym[lane] or jscr[0, lane] > 0.0:
                 ok[p] = False
                 continue
-            eigh_blocks(a, lam, u, sub, dsub, escr, idx)
+            for i in range(n):
+                sq[i] = sqb[i, lane]
+                lam[i] = al[i, i, lane]
+                for k in range(n):
+                    u[i, k] = vl[i, k, lane]
             for k in range(n):
                 s0 = 0.0
                 s1 = 0.0
@@ -517,16 +688,20 @@ def linear_segment(
                     s1 += u[i, k] * sq[i] * b[i, p]
                 w0[k] = s0
                 beta[k] = s1
-            if write:
+            if write and uniform and _blocked_ok(n, h_seg, lam, w0, beta):
+                _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, accb, cflat, nrow, tlen,
+                              out_row, j0, cmax, tmax)
+            elif write:
                 _grid_full(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, gi, active, pw, row,
                            cmax, tmax, curves, out_row, j0)
             else:
                 _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, active, pw, row,
-                             cmax, tmax)
+                             cmax, tmax, ea, cur, idx, g, ga, cst, live)
             # end of segment, directly from t0 (independent of the output grid)
             for k in range(n):
-                wend[k] = math.exp(lam[k] * h_seg) * w0[k] + beta[k] * _phi1h(lam[k], h_seg)
-                wint[k] = w0[k] * _phi1h(lam[k], h_seg) + beta[k] * _phi2h2(lam[k], h_seg)
+                e, p1, p2 = _phis(lam[k], h_seg)
+                wend[k] = e * w0[k] + beta[k] * p1
+                wint[k] = w0[k] * p1 + beta[k] * p2
             for i in range(n):
                 s_end = 0.0
                 s_int = 0.0
