@@ -85,6 +85,8 @@ _FALL = np.array([[math.factorial(k) / math.factorial(k - mm) if mm <= k else 0.
 _MAXIT = 10
 #: nodes where the error estimate is evaluated: the middle of the step and its end
 _ERR_NODES = (DEG // 2, DEG)
+#: grid points per chunk of the in-step grid evaluation (the mode and compartment tables stay in L1)
+GB = 64
 #: Newton stops when its last correction moved a node value by less than this fraction of the tolerance
 SWEEP_TOL = 1e-3
 #: the linearisation is renewed when a saturable slope has drifted by more than this (relative)
@@ -106,31 +108,6 @@ def _phis(z, out):  # noqa: ANN001, ANN202
         rz = 1.0 / z
         for k in range(1, _NPHI):
             out[k] = (out[k - 1] - _IFACT[k - 1]) * rz
-
-
-@nb.njit(cache=True, inline="always", error_model="numpy")
-def _phis_modes(zs, n, out, ser):  # noqa: ANN001, ANN202
-    """``out[j, k] = phi_k(zs[j])`` for the ``n`` modes at once (as :func:`_phis`; the modes' independent
-    recurrences interleaved, so that they overlap in the pipeline)."""
-    for j in range(n):
-        ser[j] = _PHIK[_NSER - 1]
-    for i in range(_NSER - 2, -1, -1):
-        c = _PHIK[i]
-        for j in range(n):
-            z = zs[j]
-            if abs(z) <= _ZSER:
-                ser[j] = c + z * ser[j]
-    for j in range(n):
-        z = zs[j]
-        if abs(z) <= _ZSER:
-            out[j, _KPHI] = ser[j]
-            for k in range(_KPHI - 1, -1, -1):
-                out[j, k] = _IFACT[k] + z * out[j, k + 1]
-        else:
-            out[j, 0] = math.exp(z)
-            rz = 1.0 / z
-            for k in range(1, _NPHI):
-                out[j, k] = (out[j, k - 1] - _IFACT[k - 1]) * rz
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -215,6 +192,9 @@ def expo_segment(
     kk = tg.size
     nr = out_idx.size
     dgrid = tg[1] - tg[0] if kk > 1 else 0.0
+    nrow = curves.shape[1]
+    tlen = curves.shape[2]
+    cflat = curves.reshape(curves.size)  # C-contiguous (the caller guarantees it)
     for p in nb.prange(npat):
         # --- this patient's numbers (contiguous copies; the batch layout is patient-last)
         a = np.empty((n, n))
@@ -245,21 +225,29 @@ def expo_segment(
         w = np.empty(n)
         wn = np.empty(n)
         wint = np.empty(n)
-        wg = np.empty(n)
         u = np.empty(n)
         un = np.empty(n)
         uint = np.empty(n)
         erru = np.empty(n)
         errw = np.empty(n)
         ph = np.empty(_NPHI)
-        zn = np.empty(n)
-        ser = np.empty(n)
-        phin = np.empty((_NN, n, _NPHI))  # phi_k(tau_i h lam_j)
-        psi = np.empty((ns, ns, _NN, _NN))  # response of saturable state q at node i to tau^k forcing of r
-        kmat = np.empty((ns, ns, _NN, _NN))  # ... to the node value l of G_r
-        afree = np.empty((ns, _NN))  # saturable states at the nodes without the remainder
-        usat = np.empty((ns, _NN))
-        dgv = np.empty((ns, _NN))  # dG/du at the nodes
+        nv = n * DEG
+        # flat layouts, the node index (1..DEG, stored 0..DEG-1) fastest: the loops over the nodes vectorise
+        xz = np.empty(nv)  # tau_i h lam_j at [j DEG + i]
+        sr = np.empty(nv)
+        ibig = np.empty(nv, dtype=np.int64)
+        phv = np.empty(_NPHI * nv)  # phi_k(tau_i h lam_j) at [(k n + j) DEG + i]
+        ht = np.empty(DEG)  # h tau_i
+        tpw = np.empty(_NN * DEG)  # (h tau_i)^(k+1) at [k DEG + i]
+        acc8 = np.empty(DEG)
+        ps = np.empty(_NN * DEG)  # response of a saturable state at node i to a tau^k forcing, [k DEG + i]
+        kmat = np.empty(ns * ns * _NN * DEG)  # ... of state q to the node value l of G_r, [((q ns + r) NN + l) DEG + i]
+        prev = np.empty(ns * ns * n)  # pr[q, j] ev[r, j]
+        afree = np.empty(ns * DEG)  # saturable states at the nodes without the remainder, [q DEG + i]
+        usat = np.empty(ns * DEG)
+        gnw = np.empty(ns * DEG)
+        dgv = np.empty(ns * DEG)  # dG/du at the nodes
+        dlv = np.empty(ns * DEG)
         jac = np.empty((nu, nu))
         res = np.empty(nu)
         piv = np.empty(nu, dtype=np.int64)
@@ -271,6 +259,13 @@ def expo_segment(
         pc = np.empty((n, _NN))  # ... in s - t (absolute time offset)
         dq = np.empty(_NN)
         rg = np.empty((n, _NN))  # R(g) coefficients per mode
+        wt = np.empty(n * GB)  # modes at the grid points of a chunk, [j GB + g]
+        rt = np.empty(n * GB)
+        ct = np.empty(GB)
+        gval = np.empty(GB)
+        orow = np.full(n, -1, dtype=np.int64)
+        for r in range(nr):
+            orow[out_idx[r]] = r
         edg = np.empty(n)  # e^(lam dgrid)
         cdg = np.empty((n, _NN))  # dgrid^(m+1) phi_(m+1)(lam dgrid)
         for i in range(n):
@@ -338,6 +333,10 @@ def expo_segment(
                     d0 = math.sqrt(d0 / n)
                     d1 = math.sqrt(d1 / n)
                     h = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+                for q in range(ns):
+                    for r in range(ns):
+                        for j in range(n):
+                            prev[(q * ns + r) * n + j] = pr[q, j] * ev[r, j]
                 relin = False
             h = min(h, t1 - t)
             last = t + h >= t1
@@ -349,31 +348,80 @@ def expo_segment(
                 for i in range(n):
                     acc += vec[i, j] * dh[i] * u[i]
                 w[j] = acc
-            for ni in range(1, _NN):
-                for j in range(n):
-                    zn[j] = _NODES[ni] * h * lam[j]
-                _phis_modes(zn, n, phin[ni], ser)
+            # phi_k at every node and mode at once: the series (then the backward recurrence) for all, vectorised;
+            # the forward recurrence from e^z replaces it where |z| > _ZSER (same values as _phis)
+            for i in range(DEG):
+                ht[i] = _NODES[i + 1] * h
+            for j in range(n):
+                for i in range(DEG):
+                    xz[j * DEG + i] = ht[i] * lam[j]
+            for ix in range(nv):
+                sr[ix] = _PHIK[_NSER - 1]
+            for it in range(_NSER - 2, -1, -1):
+                c_ = _PHIK[it]
+                for ix in range(nv):
+                    sr[ix] = c_ + xz[ix] * sr[ix]
+            o_ = _KPHI * nv
+            for ix in range(nv):
+                phv[o_ + ix] = sr[ix]
+            for k in range(_KPHI - 1, -1, -1):
+                o_ = k * nv
+                c_ = _IFACT[k]
+                for ix in range(nv):
+                    phv[o_ + ix] = c_ + xz[ix] * phv[o_ + nv + ix]
+            nbig = 0  # (indices first: a branch inside the loop would be if-converted into masked scatters)
+            for ix in range(nv):
+                if abs(xz[ix]) > _ZSER:
+                    ibig[nbig] = ix
+                    nbig += 1
+            for ib in range(nbig):
+                ix = ibig[ib]
+                z = xz[ix]
+                phv[ix] = math.exp(z)
+                rz = 1.0 / z
+                for k in range(1, _NPHI):
+                    phv[k * nv + ix] = (phv[(k - 1) * nv + ix] - _IFACT[k - 1]) * rz
+            for i in range(DEG):
+                tpw[i] = ht[i]
+            for k in range(1, _NN):
+                for i in range(DEG):
+                    tpw[k * DEG + i] = tpw[(k - 1) * DEG + i] * _NODES[i + 1]
             # saturable states at the nodes: free response and the kernel of the remainder's node values
             for q in range(ns):
-                for ni in range(1, _NN):
-                    tau = _NODES[ni]
-                    acc = 0.0
-                    for j in range(n):
-                        acc += pr[q, j] * (phin[ni, j, 0] * w[j] + h * tau * beta[j] * phin[ni, j, 1])
-                    afree[q, ni] = acc
-                    for r in range(ns):
-                        tp = h * tau
+                for i in range(DEG):
+                    acc8[i] = 0.0
+                for j in range(n):
+                    c_ = pr[q, j]
+                    wj = w[j]
+                    bj = beta[j]
+                    o_ = j * DEG
+                    o1 = (n + j) * DEG
+                    for i in range(DEG):
+                        acc8[i] += c_ * (phv[o_ + i] * wj + ht[i] * bj * phv[o1 + i])
+                for i in range(DEG):
+                    afree[q * DEG + i] = acc8[i]
+                for r in range(ns):
+                    for k in range(_NN):
+                        for i in range(DEG):
+                            acc8[i] = 0.0
+                        for j in range(n):
+                            c_ = prev[(q * ns + r) * n + j]
+                            o_ = ((k + 1) * n + j) * DEG
+                            for i in range(DEG):
+                                acc8[i] += c_ * phv[o_ + i]
+                        fk = _FACT[k]
+                        for i in range(DEG):
+                            ps[k * DEG + i] = acc8[i] * fk * tpw[k * DEG + i]
+                    for ll in range(_NN):
+                        for i in range(DEG):
+                            acc8[i] = 0.0
                         for k in range(_NN):
-                            acc = 0.0
-                            for j in range(n):
-                                acc += pr[q, j] * ev[r, j] * phin[ni, j, k + 1]
-                            psi[q, r, ni, k] = acc * _FACT[k] * tp
-                            tp *= tau
-                        for ll in range(_NN):
-                            acc = 0.0
-                            for k in range(_NN):
-                                acc += psi[q, r, ni, k] * _VINV[k, ll]
-                            kmat[q, r, ni, ll] = acc
+                            c_ = _VINV[k, ll]
+                            for i in range(DEG):
+                                acc8[i] += ps[k * DEG + i] * c_
+                        o_ = ((q * ns + r) * _NN + ll) * DEG
+                        for i in range(DEG):
+                            kmat[o_ + i] = acc8[i]
             # remainder at the start; initial guess: the previous step's polynomial extrapolated (same
             # linearisation), else constant
             for q in range(ns):
@@ -393,22 +441,33 @@ def expo_segment(
             nit = 0
             for _it in range(_MAXIT):
                 nit += 1
-                delta = 0.0
                 for q in range(ns):
-                    i = sat_state[q]
-                    for ni in range(1, _NN):
-                        acc = afree[q, ni]
-                        for r in range(ns):
-                            for ll in range(_NN):
-                                acc += kmat[q, r, ni, ll] * gv[r, ll]
-                        usat[q, ni] = acc
-                        gnew = slope[q] * acc - _sat_flux(vm[q], kml[q], sil[q], acc)
-                        dgv[q, ni] = slope[q] - _sat_slope(vm[q], kml[q], sil[q], acc)
-                        res[q * DEG + ni - 1] = gnew - gv[q, ni]
-                        sc = atol[p] + rtol * abs(acc)
-                        dl = h * abs(gnew - gv[q, ni]) / sc
-                        if dl > delta:
-                            delta = dl
+                    for i in range(DEG):
+                        acc8[i] = afree[q * DEG + i]
+                    for r in range(ns):
+                        for ll in range(_NN):
+                            g_ = gv[r, ll]
+                            o_ = ((q * ns + r) * _NN + ll) * DEG
+                            for i in range(DEG):
+                                acc8[i] += kmat[o_ + i] * g_
+                    sq_ = slope[q]
+                    vq = vm[q]
+                    kq = kml[q]
+                    sq2 = sil[q]
+                    for i in range(DEG):
+                        uu = acc8[i]
+                        c_ = sq2 * uu
+                        d_ = kq + c_
+                        gn = sq_ * uu - vq * c_ / d_
+                        usat[q * DEG + i] = uu
+                        gnw[q * DEG + i] = gn
+                        dgv[q * DEG + i] = sq_ - vq * kq * sq2 / (d_ * d_)
+                        dlv[q * DEG + i] = h * abs(gn - gv[q, i + 1]) / (atol[p] + rtol * abs(uu))
+                delta = 0.0
+                for ix in range(nu):
+                    res[ix] = gnw[ix] - gv[ix // DEG, ix % DEG + 1]
+                    if dlv[ix] > delta:
+                        delta = dlv[ix]
                 stats[p, 2] += 1
                 if delta <= SWEEP_TOL:
                     conv = True
@@ -419,8 +478,9 @@ def expo_segment(
                         for ni in range(1, _NN):
                             row = q * DEG + ni - 1
                             for r in range(ns):
+                                o_ = ((q * ns + r) * _NN) * DEG + ni - 1
                                 for ll in range(1, _NN):
-                                    jac[row, r * DEG + ll - 1] = -dgv[q, ni] * kmat[q, r, ni, ll]
+                                    jac[row, r * DEG + ll - 1] = -dgv[row] * kmat[o_ + ll * DEG]
                             jac[row, row] += 1.0
                     if not _lu_factor(jac, nu, piv):
                         break
@@ -456,11 +516,12 @@ def expo_segment(
                     qc[j, k] = acc
             # end of step and its integral
             for j in range(n):
-                acc = phin[DEG, j, 0] * w[j]
-                acc2 = h * phin[DEG, j, 1] * w[j]
+                o_ = j * DEG + DEG - 1
+                acc = phv[o_] * w[j]
+                acc2 = h * phv[nv + o_] * w[j]
                 for k in range(_NN):
-                    acc += h * qc[j, k] * _FACT[k] * phin[DEG, j, k + 1]
-                    acc2 += h * h * qc[j, k] * _FACT[k] * phin[DEG, j, k + 2]
+                    acc += h * qc[j, k] * _FACT[k] * phv[(k + 1) * nv + o_]
+                    acc2 += h * h * qc[j, k] * _FACT[k] * phv[(k + 2) * nv + o_]
                 wn[j] = acc
                 wint[j] = acc2
             for i in range(n):
@@ -481,7 +542,7 @@ def expo_segment(
                     e8 = 0.0
                     tp = tau
                     for k in range(_NN):
-                        f = _FACT[k] * tp * phin[ni, j, k + 1]
+                        f = _FACT[k] * tp * phv[(k + 1) * nv + j * DEG + ni - 1]
                         e7 += _TLAST[0, k] * f
                         e8 += _TLAST[1, k] * f
                         tp *= tau
@@ -517,68 +578,89 @@ def expo_segment(
                 for k in range(_NN):
                     pc[j, k] = qc[j, k] * hp
                     hp *= rh
-            first = True
-            need_rg = False
-            gi = 0.0
-            off = 0.0
-            while jn < kk and (tg[jn] <= tn):
-                tt = tg[jn]
-                if first or not uniform:
-                    off = tt - t
-                    for j in range(n):
-                        _phis(lam[j] * off, ph)
-                        acc = ph[0] * w[j]
-                        op = off
-                        for k in range(_NN):
-                            acc += pc[j, k] * _FACT[k] * op * ph[k + 1]
-                            op *= off
-                        wg[j] = acc
-                    first = False
-                    need_rg = uniform
-                    gi = 0.0
-                else:
-                    if need_rg:
-                        # a second grid point in this step: exact propagation from the first one over g grid
-                        # steps, w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor
-                        # coefficients there)
-                        for j in range(n):
-                            for mm in range(_NN):
-                                acc = 0.0
-                                op = 1.0
-                                for k in range(mm, _NN):
-                                    acc += pc[j, k] * _FALL[k, mm] * op
-                                    op *= off
-                                dq[mm] = acc
-                            dpow = 1.0
-                            for d in range(_NN):
-                                acc = 0.0
-                                for mm in range(_NN - d):
-                                    acc += cdg[j, mm] * dq[mm + d]
-                                rg[j, d] = acc * dpow * _IFACT[d]
-                                dpow *= dgrid
-                        need_rg = False
-                    for j in range(n):
-                        acc = rg[j, _NN - 1]
-                        for d in range(_NN - 2, -1, -1):
-                            acc = acc * gi + rg[j, d]
-                        wg[j] = edg[j] * wg[j] + acc
-                    gi += 1.0
-                for i in range(n):
-                    acc = 0.0
-                    for j in range(n):
-                        acc += vec[i, j] * wg[j]
-                    c = ivl[i] * acc / dh[i]
-                    if c > cmax[p, i]:
-                        cmax[p, i] = c
-                        tmax[p, i] = tt
-                if write:
-                    for r in range(nr):
-                        i = out_idx[r]
-                        acc = 0.0
-                        for j in range(n):
-                            acc += vec[i, j] * wg[j]
-                        curves[p, r, j0 + jn] = ivl[i] * acc / dh[i]
+            jb = jn
+            while jn < kk and tg[jn] <= tn:
                 jn += 1
+            mstep = jn - jb
+            need_rg = uniform and mstep > 1
+            off = 0.0
+            for g0 in range(0, mstep, GB):
+                gm = min(GB, mstep - g0)
+                gs = 0  # points of the chunk already in wt
+                if g0 == 0 or not uniform:
+                    # the first point of the step (every point on a non-uniform grid): the exact formula
+                    gs = 1 if uniform else gm
+                    for g in range(gs):
+                        off = tg[jb + g0 + g] - t
+                        for j in range(n):
+                            _phis(lam[j] * off, ph)
+                            acc = ph[0] * w[j]
+                            op = off
+                            for k in range(_NN):
+                                acc += pc[j, k] * _FACT[k] * op * ph[k + 1]
+                                op *= off
+                            wt[j * GB + g] = acc
+                if need_rg:
+                    # further grid points: exact propagation from the first one over g grid steps,
+                    # w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor coefficients there)
+                    for j in range(n):
+                        for mm in range(_NN):
+                            acc = 0.0
+                            op = 1.0
+                            for k in range(mm, _NN):
+                                acc += pc[j, k] * _FALL[k, mm] * op
+                                op *= off
+                            dq[mm] = acc
+                        dpow = 1.0
+                        for d in range(_NN):
+                            acc = 0.0
+                            for mm in range(_NN - d):
+                                acc += cdg[j, mm] * dq[mm + d]
+                            rg[j, d] = acc * dpow * _IFACT[d]
+                            dpow *= dgrid
+                    need_rg = False
+                if uniform and gs < gm:
+                    # R(g) for the chunk (vectorised over g), then the recurrence (one chain per mode)
+                    for g in range(gs, gm):
+                        gval[g] = float(g0 + g - 1)
+                    for j in range(n):
+                        for g in range(gs, gm):
+                            acc = rg[j, _NN - 1]
+                            gi = gval[g]
+                            for d in range(_NN - 2, -1, -1):
+                                acc = acc * gi + rg[j, d]
+                            rt[j * GB + g] = acc
+                    for j in range(n):
+                        e_ = edg[j]
+                        prev_w = wt[j * GB + GB - 1] if g0 > 0 else wt[j * GB]
+                        for g in range(gs, gm):
+                            prev_w = e_ * prev_w + rt[j * GB + g]
+                            wt[j * GB + g] = prev_w
+                # compartments from the modes (vectorised over the chunk), maxima, curves
+                for i in range(n):
+                    for g in range(gm):
+                        ct[g] = 0.0
+                    for j in range(n):
+                        v_ = vec[i, j]
+                        for g in range(gm):
+                            ct[g] += v_ * wt[j * GB + g]
+                    c_ = ivl[i]
+                    d_ = dh[i]
+                    for g in range(gm):
+                        ct[g] = c_ * ct[g] / d_
+                    mx = cmax[p, i]
+                    gb_ = -1
+                    for g in range(gm):
+                        if ct[g] > mx:
+                            mx = ct[g]
+                            gb_ = g
+                    if gb_ >= 0:
+                        cmax[p, i] = mx
+                        tmax[p, i] = tg[jb + g0 + gb_]
+                    if write and orow[i] >= 0:
+                        o_ = (p * nrow + orow[i]) * tlen + j0 + jb + g0
+                        for g in range(gm):
+                            cflat[o_ + g] = ct[g]
             # non-compartment rows: exact integrals; saturable flux = slope * int x_s - int G_s
             for r in range(m):
                 row = n + r
