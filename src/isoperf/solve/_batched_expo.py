@@ -111,6 +111,38 @@ def _phis(z, out):  # noqa: ANN001, ANN202
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
+def _phis_many(zs, nz, out, sr, ibig):  # noqa: ANN001, ANN202
+    """``out[k, j] = phi_k(zs[j])`` for ``j < nz`` (as :func:`_phis`, the arguments' independent recurrences
+    side by side so that they vectorise or overlap; ``sr``, ``ibig``: scratch of length >= nz)."""
+    for ix in range(nz):
+        sr[ix] = _PHIK[_NSER - 1]
+    for it in range(_NSER - 2, -1, -1):
+        c = _PHIK[it]
+        for ix in range(nz):
+            sr[ix] = c + zs[ix] * sr[ix]
+    for ix in range(nz):
+        out[_KPHI, ix] = sr[ix]
+    for k in range(_KPHI - 1, -1, -1):
+        c = _IFACT[k]
+        for ix in range(nz):
+            out[k, ix] = c + zs[ix] * out[k + 1, ix]
+    # |z| > _ZSER: forward recurrence from e^z (indices collected first: a branch inside the loop above would
+    # be if-converted into masked scatters, costly even when no argument needs it)
+    nbig = 0
+    for ix in range(nz):
+        if abs(zs[ix]) > _ZSER:
+            ibig[nbig] = ix
+            nbig += 1
+    for ib in range(nbig):
+        ix = ibig[ib]
+        z = zs[ix]
+        out[0, ix] = math.exp(z)
+        rz = 1.0 / z
+        for k in range(1, _NPHI):
+            out[k, ix] = (out[k - 1, ix] - _IFACT[k - 1]) * rz
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def _sat_flux(vm, km, si, amount):  # noqa: ANN001, ANN202
     c = si * amount
     return vm * c / (km + c)
@@ -236,18 +268,21 @@ def expo_segment(
         xz = np.empty(nv)  # tau_i h lam_j at [j DEG + i]
         sr = np.empty(nv)
         ibig = np.empty(nv, dtype=np.int64)
-        phv = np.empty(_NPHI * nv)  # phi_k(tau_i h lam_j) at [(k n + j) DEG + i]
+        phv = np.empty((_NPHI, nv))  # phi_k(tau_i h lam_j) at [k, j DEG + i]
+        ph3 = phv.reshape((_NPHI, n, DEG))  # the same, [k, j, i]
         ht = np.empty(DEG)  # h tau_i
-        tpw = np.empty(_NN * DEG)  # (h tau_i)^(k+1) at [k DEG + i]
+        tpw = np.empty((_NN, DEG))  # (h tau_i)^(k+1)
         acc8 = np.empty(DEG)
-        ps = np.empty(_NN * DEG)  # response of a saturable state at node i to a tau^k forcing, [k DEG + i]
-        kmat = np.empty(ns * ns * _NN * DEG)  # ... of state q to the node value l of G_r, [((q ns + r) NN + l) DEG + i]
+        # (2-D, the vectorised loop's variable alone as the last index: no negative-index wraparound, which
+        # would turn the loads into gathers)
+        ps = np.empty((_NN, DEG))  # response of a saturable state at node i to a tau^k forcing, [k, i]
+        kmat = np.empty((ns * ns * _NN, DEG))  # ... of state q to the node value l of G_r, [(q ns + r) NN + l, i]
         prev = np.empty(ns * ns * n)  # pr[q, j] ev[r, j]
-        afree = np.empty(ns * DEG)  # saturable states at the nodes without the remainder, [q DEG + i]
-        usat = np.empty(ns * DEG)
-        gnw = np.empty(ns * DEG)
-        dgv = np.empty(ns * DEG)  # dG/du at the nodes
-        dlv = np.empty(ns * DEG)
+        afree = np.empty((ns, DEG))  # saturable states at the nodes without the remainder
+        usat = np.empty((ns, DEG))
+        gnw = np.empty((ns, DEG))
+        dgv = np.empty((ns, DEG))  # dG/du at the nodes
+        dlv = np.empty((ns, DEG))
         jac = np.empty((nu, nu))
         res = np.empty(nu)
         piv = np.empty(nu, dtype=np.int64)
@@ -259,9 +294,13 @@ def expo_segment(
         pc = np.empty((n, _NN))  # ... in s - t (absolute time offset)
         dq = np.empty(_NN)
         rg = np.empty((n, _NN))  # R(g) coefficients per mode
-        wt = np.empty(n * GB)  # modes at the grid points of a chunk, [j GB + g]
-        rt = np.empty(n * GB)
+        wt = np.empty((n, GB))  # modes at the grid points of a chunk
+        rt = np.empty((n, GB))
         ct = np.empty(GB)
+        zm = np.empty(n)
+        srm = np.empty(n)
+        phm = np.empty((_NPHI, n))
+        wcur = np.empty(n)
         gval = np.empty(GB)
         orow = np.full(n, -1, dtype=np.int64)
         for r in range(nr):
@@ -355,37 +394,12 @@ def expo_segment(
             for j in range(n):
                 for i in range(DEG):
                     xz[j * DEG + i] = ht[i] * lam[j]
-            for ix in range(nv):
-                sr[ix] = _PHIK[_NSER - 1]
-            for it in range(_NSER - 2, -1, -1):
-                c_ = _PHIK[it]
-                for ix in range(nv):
-                    sr[ix] = c_ + xz[ix] * sr[ix]
-            o_ = _KPHI * nv
-            for ix in range(nv):
-                phv[o_ + ix] = sr[ix]
-            for k in range(_KPHI - 1, -1, -1):
-                o_ = k * nv
-                c_ = _IFACT[k]
-                for ix in range(nv):
-                    phv[o_ + ix] = c_ + xz[ix] * phv[o_ + nv + ix]
-            nbig = 0  # (indices first: a branch inside the loop would be if-converted into masked scatters)
-            for ix in range(nv):
-                if abs(xz[ix]) > _ZSER:
-                    ibig[nbig] = ix
-                    nbig += 1
-            for ib in range(nbig):
-                ix = ibig[ib]
-                z = xz[ix]
-                phv[ix] = math.exp(z)
-                rz = 1.0 / z
-                for k in range(1, _NPHI):
-                    phv[k * nv + ix] = (phv[(k - 1) * nv + ix] - _IFACT[k - 1]) * rz
+            _phis_many(xz, nv, phv, sr, ibig)
             for i in range(DEG):
-                tpw[i] = ht[i]
+                tpw[0, i] = ht[i]
             for k in range(1, _NN):
                 for i in range(DEG):
-                    tpw[k * DEG + i] = tpw[(k - 1) * DEG + i] * _NODES[i + 1]
+                    tpw[k, i] = tpw[k - 1, i] * _NODES[i + 1]
             # saturable states at the nodes: free response and the kernel of the remainder's node values
             for q in range(ns):
                 for i in range(DEG):
@@ -394,34 +408,31 @@ def expo_segment(
                     c_ = pr[q, j]
                     wj = w[j]
                     bj = beta[j]
-                    o_ = j * DEG
-                    o1 = (n + j) * DEG
                     for i in range(DEG):
-                        acc8[i] += c_ * (phv[o_ + i] * wj + ht[i] * bj * phv[o1 + i])
+                        acc8[i] += c_ * (ph3[0, j, i] * wj + ht[i] * bj * ph3[1, j, i])
                 for i in range(DEG):
-                    afree[q * DEG + i] = acc8[i]
+                    afree[q, i] = acc8[i]
                 for r in range(ns):
                     for k in range(_NN):
                         for i in range(DEG):
                             acc8[i] = 0.0
                         for j in range(n):
                             c_ = prev[(q * ns + r) * n + j]
-                            o_ = ((k + 1) * n + j) * DEG
                             for i in range(DEG):
-                                acc8[i] += c_ * phv[o_ + i]
+                                acc8[i] += c_ * ph3[k + 1, j, i]
                         fk = _FACT[k]
                         for i in range(DEG):
-                            ps[k * DEG + i] = acc8[i] * fk * tpw[k * DEG + i]
+                            ps[k, i] = acc8[i] * fk * tpw[k, i]
                     for ll in range(_NN):
                         for i in range(DEG):
                             acc8[i] = 0.0
                         for k in range(_NN):
                             c_ = _VINV[k, ll]
                             for i in range(DEG):
-                                acc8[i] += ps[k * DEG + i] * c_
-                        o_ = ((q * ns + r) * _NN + ll) * DEG
+                                acc8[i] += ps[k, i] * c_
+                        o_ = (q * ns + r) * _NN + ll
                         for i in range(DEG):
-                            kmat[o_ + i] = acc8[i]
+                            kmat[o_, i] = acc8[i]
             # remainder at the start; initial guess: the previous step's polynomial extrapolated (same
             # linearisation), else constant
             for q in range(ns):
@@ -443,13 +454,13 @@ def expo_segment(
                 nit += 1
                 for q in range(ns):
                     for i in range(DEG):
-                        acc8[i] = afree[q * DEG + i]
+                        acc8[i] = afree[q, i]
                     for r in range(ns):
                         for ll in range(_NN):
                             g_ = gv[r, ll]
-                            o_ = ((q * ns + r) * _NN + ll) * DEG
+                            o_ = (q * ns + r) * _NN + ll
                             for i in range(DEG):
-                                acc8[i] += kmat[o_ + i] * g_
+                                acc8[i] += kmat[o_, i] * g_
                     sq_ = slope[q]
                     vq = vm[q]
                     kq = kml[q]
@@ -459,15 +470,16 @@ def expo_segment(
                         c_ = sq2 * uu
                         d_ = kq + c_
                         gn = sq_ * uu - vq * c_ / d_
-                        usat[q * DEG + i] = uu
-                        gnw[q * DEG + i] = gn
-                        dgv[q * DEG + i] = sq_ - vq * kq * sq2 / (d_ * d_)
-                        dlv[q * DEG + i] = h * abs(gn - gv[q, i + 1]) / (atol[p] + rtol * abs(uu))
+                        usat[q, i] = uu
+                        gnw[q, i] = gn
+                        dgv[q, i] = sq_ - vq * kq * sq2 / (d_ * d_)
+                        dlv[q, i] = h * abs(gn - gv[q, i + 1]) / (atol[p] + rtol * abs(uu))
                 delta = 0.0
-                for ix in range(nu):
-                    res[ix] = gnw[ix] - gv[ix // DEG, ix % DEG + 1]
-                    if dlv[ix] > delta:
-                        delta = dlv[ix]
+                for q in range(ns):
+                    for i in range(DEG):
+                        res[q * DEG + i] = gnw[q, i] - gv[q, i + 1]
+                        if dlv[q, i] > delta:
+                            delta = dlv[q, i]
                 stats[p, 2] += 1
                 if delta <= SWEEP_TOL:
                     conv = True
@@ -478,9 +490,9 @@ def expo_segment(
                         for ni in range(1, _NN):
                             row = q * DEG + ni - 1
                             for r in range(ns):
-                                o_ = ((q * ns + r) * _NN) * DEG + ni - 1
+                                o_ = (q * ns + r) * _NN
                                 for ll in range(1, _NN):
-                                    jac[row, r * DEG + ll - 1] = -dgv[row] * kmat[o_ + ll * DEG]
+                                    jac[row, r * DEG + ll - 1] = -dgv[q, ni - 1] * kmat[o_ + ll, ni - 1]
                             jac[row, row] += 1.0
                     if not _lu_factor(jac, nu, piv):
                         break
@@ -516,12 +528,11 @@ def expo_segment(
                     qc[j, k] = acc
             # end of step and its integral
             for j in range(n):
-                o_ = j * DEG + DEG - 1
-                acc = phv[o_] * w[j]
-                acc2 = h * phv[nv + o_] * w[j]
+                acc = ph3[0, j, DEG - 1] * w[j]
+                acc2 = h * ph3[1, j, DEG - 1] * w[j]
                 for k in range(_NN):
-                    acc += h * qc[j, k] * _FACT[k] * phv[(k + 1) * nv + o_]
-                    acc2 += h * h * qc[j, k] * _FACT[k] * phv[(k + 2) * nv + o_]
+                    acc += h * qc[j, k] * _FACT[k] * ph3[k + 1, j, DEG - 1]
+                    acc2 += h * h * qc[j, k] * _FACT[k] * ph3[k + 2, j, DEG - 1]
                 wn[j] = acc
                 wint[j] = acc2
             for i in range(n):
@@ -542,7 +553,7 @@ def expo_segment(
                     e8 = 0.0
                     tp = tau
                     for k in range(_NN):
-                        f = _FACT[k] * tp * phv[(k + 1) * nv + j * DEG + ni - 1]
+                        f = _FACT[k] * tp * ph3[k + 1, j, ni - 1]
                         e7 += _TLAST[0, k] * f
                         e8 += _TLAST[1, k] * f
                         tp *= tau
@@ -593,13 +604,15 @@ def expo_segment(
                     for g in range(gs):
                         off = tg[jb + g0 + g] - t
                         for j in range(n):
-                            _phis(lam[j] * off, ph)
-                            acc = ph[0] * w[j]
+                            zm[j] = lam[j] * off
+                        _phis_many(zm, n, phm, srm, ibig)
+                        for j in range(n):
+                            acc = phm[0, j] * w[j]
                             op = off
                             for k in range(_NN):
-                                acc += pc[j, k] * _FACT[k] * op * ph[k + 1]
+                                acc += pc[j, k] * _FACT[k] * op * phm[k + 1, j]
                                 op *= off
-                            wt[j * GB + g] = acc
+                            wt[j, g] = acc
                 if need_rg:
                     # further grid points: exact propagation from the first one over g grid steps,
                     # w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor coefficients there)
@@ -621,21 +634,22 @@ def expo_segment(
                     need_rg = False
                 if uniform and gs < gm:
                     # R(g) for the chunk (vectorised over g), then the recurrence (one chain per mode)
-                    for g in range(gs, gm):
+                    for g in range(gm):
                         gval[g] = float(g0 + g - 1)
                     for j in range(n):
-                        for g in range(gs, gm):
+                        for g in range(gm):  # (g = 0 of the first chunk is not used)
                             acc = rg[j, _NN - 1]
                             gi = gval[g]
                             for d in range(_NN - 2, -1, -1):
                                 acc = acc * gi + rg[j, d]
-                            rt[j * GB + g] = acc
+                            rt[j, g] = acc
                     for j in range(n):
-                        e_ = edg[j]
-                        prev_w = wt[j * GB + GB - 1] if g0 > 0 else wt[j * GB]
-                        for g in range(gs, gm):
-                            prev_w = e_ * prev_w + rt[j * GB + g]
-                            wt[j * GB + g] = prev_w
+                        wcur[j] = wt[j, GB - 1] if g0 > 0 else wt[j, 0]
+                    for g in range(gs, gm):  # modes inner: their independent chains overlap
+                        for j in range(n):
+                            v_ = edg[j] * wcur[j] + rt[j, g]
+                            wcur[j] = v_
+                            wt[j, g] = v_
                 # compartments from the modes (vectorised over the chunk), maxima, curves
                 for i in range(n):
                     for g in range(gm):
@@ -643,7 +657,7 @@ def expo_segment(
                     for j in range(n):
                         v_ = vec[i, j]
                         for g in range(gm):
-                            ct[g] += v_ * wt[j * GB + g]
+                            ct[g] += v_ * wt[j, g]
                     c_ = ivl[i]
                     d_ = dh[i]
                     for g in range(gm):
@@ -658,9 +672,10 @@ def expo_segment(
                         cmax[p, i] = mx
                         tmax[p, i] = tg[jb + g0 + gb_]
                     if write and orow[i] >= 0:
-                        o_ = (p * nrow + orow[i]) * tlen + j0 + jb + g0
+                        # (unsigned index: no negative-index wraparound, so the copy vectorises)
+                        ou = np.uint64((p * nrow + orow[i]) * tlen + j0 + jb + g0)
                         for g in range(gm):
-                            cflat[o_ + g] = ct[g]
+                            cflat[ou + np.uint64(g)] = ct[g]
             # non-compartment rows: exact integrals; saturable flux = slope * int x_s - int G_s
             for r in range(m):
                 row = n + r
