@@ -38,10 +38,16 @@ sequence per patient, patients in parallel, so a patient's result does not depen
   the former degree-4 collocation, ~110), with grid values within ~2e-11 of a tight reference.
 * Steps are not tied to the output grid: the grid values are the same exact formula evaluated inside the
   step (on a uniform grid by exact propagation from one grid point to the next, ``phi`` values computed once
-  per linearisation), so Cmax/Tmax and the curves come from the integrated trajectory itself.
+  per linearisation), so Cmax/Tmax and the curves come from the integrated trajectory itself. The grid
+  points of a step are handled in chunks of ``GB``: the propagation's polynomial part for the whole chunk
+  (vectorised), then one ``e^(lam dt)`` recurrence per mode, then every compartment over the chunk.
 * Sinks, counters and AUCs are exact integrals of that trajectory (``int w`` uses ``phi_(k+2)``); the
   saturable flux into its sink is ``F'(x*) int x_s - int G_s``, the same flux the compartment lost, so the
   mass balance holds to rounding.
+* Cost: the per-step work is vectorised over the ``DEG`` collocation nodes (the ``phi`` series and
+  recurrences of every node and mode side by side, the saturable-state kernel, the Newton residuals). The
+  scratch is 2-D with the vectorised loop's variable alone as the last index: numba wraps negative indices,
+  and an index ``offset + i`` that LLVM cannot prove non-negative turns the vector loads into gathers.
 * ``max_relin > 0`` hands a patient needing more linearisations than that in one segment back to the caller
   (``switch``), which then runs the Dormand-Prince kernel (``_batched_ode.py``) for that segment.
 """
@@ -401,38 +407,30 @@ def expo_segment(
                 for i in range(DEG):
                     tpw[k, i] = tpw[k - 1, i] * _NODES[i + 1]
             # saturable states at the nodes: free response and the kernel of the remainder's node values
+            # (sums into a scalar per node, the node loop outside: no stores inside the sums, so the node loop
+            # vectorises without alias checks)
             for q in range(ns):
                 for i in range(DEG):
-                    acc8[i] = 0.0
-                for j in range(n):
-                    c_ = pr[q, j]
-                    wj = w[j]
-                    bj = beta[j]
-                    for i in range(DEG):
-                        acc8[i] += c_ * (ph3[0, j, i] * wj + ht[i] * bj * ph3[1, j, i])
-                for i in range(DEG):
-                    afree[q, i] = acc8[i]
+                    acc = 0.0
+                    for j in range(n):
+                        acc += pr[q, j] * (ph3[0, j, i] * w[j] + ht[i] * beta[j] * ph3[1, j, i])
+                    afree[q, i] = acc
                 for r in range(ns):
+                    o_ = (q * ns + r) * n
                     for k in range(_NN):
-                        for i in range(DEG):
-                            acc8[i] = 0.0
-                        for j in range(n):
-                            c_ = prev[(q * ns + r) * n + j]
-                            for i in range(DEG):
-                                acc8[i] += c_ * ph3[k + 1, j, i]
                         fk = _FACT[k]
                         for i in range(DEG):
-                            ps[k, i] = acc8[i] * fk * tpw[k, i]
+                            acc = 0.0
+                            for j in range(n):
+                                acc += prev[o_ + j] * ph3[k + 1, j, i]
+                            ps[k, i] = acc * fk * tpw[k, i]
+                    o_ = (q * ns + r) * _NN
                     for ll in range(_NN):
                         for i in range(DEG):
-                            acc8[i] = 0.0
-                        for k in range(_NN):
-                            c_ = _VINV[k, ll]
-                            for i in range(DEG):
-                                acc8[i] += ps[k, i] * c_
-                        o_ = (q * ns + r) * _NN + ll
-                        for i in range(DEG):
-                            kmat[o_, i] = acc8[i]
+                            acc = 0.0
+                            for k in range(_NN):
+                                acc += ps[k, i] * _VINV[k, ll]
+                            kmat[o_ + ll, i] = acc
             # remainder at the start; initial guess: the previous step's polynomial extrapolated (same
             # linearisation), else constant
             for q in range(ns):
@@ -454,13 +452,12 @@ def expo_segment(
                 nit += 1
                 for q in range(ns):
                     for i in range(DEG):
-                        acc8[i] = afree[q, i]
-                    for r in range(ns):
-                        for ll in range(_NN):
-                            g_ = gv[r, ll]
-                            o_ = (q * ns + r) * _NN + ll
-                            for i in range(DEG):
-                                acc8[i] += kmat[o_, i] * g_
+                        acc = afree[q, i]
+                        for r in range(ns):
+                            o_ = (q * ns + r) * _NN
+                            for ll in range(_NN):
+                                acc += kmat[o_ + ll, i] * gv[r, ll]
+                        acc8[i] = acc
                     sq_ = slope[q]
                     vq = vm[q]
                     kq = kml[q]
