@@ -29,10 +29,10 @@ SATURABLE_METHODS = ("exponential", "dp5")
 #: the kernel used when ``solve_drug`` is not told (``simulate_population`` uses this)
 DEFAULT_SATURABLE = "exponential"
 EXPO_RTOL = 1e-9
-#: a patient whose saturable segment reaches a concentration above Km, or needs more linearisations than
-#: this, is strongly nonlinear there (e.g. a saturated liver during perfusion): that segment goes to the
-#: explicit kernel, which is cheaper then
-MAX_RELIN = 12
+#: a patient whose saturable segment needs more linearisations of the exponential kernel than this is handed
+#: to the explicit kernel for that segment (0: never; the exponential kernel's Newton collocation integrates
+#: saturated segments too, e.g. the perfusion hour, in ~50 steps instead of ~500)
+MAX_RELIN = 0
 
 
 @dataclass
