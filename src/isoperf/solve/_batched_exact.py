@@ -352,14 +352,21 @@ NG = 4
 @nb.njit(cache=True, error_model="numpy", boundscheck=False, fastmath=_FM, inline="always")
 def _comb(dst, o, m, c, g0, g1, g2, g3, ef, q0, first):  # noqa: ANN001, ANN202
     """dst[o + j] (=|+=) c + sum of ``NG`` modes ``g_q ef[(q0 + q) JB + j]``: flat arrays and no call, so
-    the loop vectorises (one alias check) and no array views (reference counts) are made per block."""
-    b0 = q0 * JB
+    the loop vectorises (one alias check) and no array views (reference counts) are made per block. Indices
+    are unsigned: a signed index gets a negative-index wraparound test per access, which blocks SIMD."""
+    ou = np.uint64(o)
+    b0 = np.uint64(q0 * JB)
+    b1 = b0 + np.uint64(JB)
+    b2 = b1 + np.uint64(JB)
+    b3 = b2 + np.uint64(JB)
     if first:
         for j in range(m):
-            dst[o + j] = c + g0 * ef[b0 + j] + g1 * ef[b0 + JB + j] + g2 * ef[b0 + 2 * JB + j] + g3 * ef[b0 + 3 * JB + j]
+            ju = np.uint64(j)
+            dst[ou + ju] = c + g0 * ef[b0 + ju] + g1 * ef[b1 + ju] + g2 * ef[b2 + ju] + g3 * ef[b3 + ju]
     else:
         for j in range(m):
-            dst[o + j] += g0 * ef[b0 + j] + g1 * ef[b0 + JB + j] + g2 * ef[b0 + 2 * JB + j] + g3 * ef[b0 + 3 * JB + j]
+            ju = np.uint64(j)
+            dst[ou + ju] += g0 * ef[b0 + ju] + g1 * ef[b1 + ju] + g2 * ef[b2 + ju] + g3 * ef[b3 + ju]
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False, fastmath=_FM)
@@ -389,8 +396,10 @@ def _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, 
             ef[row0] = math.exp(lam[k] * h)
             for r in range(1, 8):  # (two exponentials per mode; relative error <= 8 + j/8 ulp at point j)
                 ef[row0 + r] = ef[row0 + r - 1] * ef[row0]
-            for j in range(8, jlen):
-                ef[row0 + j] = ef[row0 + j - 8] * e8
+            r0 = np.uint64(row0)
+            for j in range(8, jlen):  # (unsigned indices: see _comb)
+                ju = np.uint64(j)
+                ef[r0 + ju] = ef[r0 + ju - np.uint64(8)] * e8
             for i in range(n):
                 gq[i, nn] = sq[i] * u[i, k] * (w0[k] + c)
             nn += 1
@@ -438,9 +447,11 @@ def _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, 
             if scan:
                 mx = cmax[p, i]
                 jm = -1
+                ou = np.uint64(o)
                 for j in range(m):
-                    if dst[o + j] > mx:
-                        mx = dst[o + j]
+                    v = dst[ou + np.uint64(j)]
+                    if v > mx:
+                        mx = v
                         jm = j
                 if jm >= 0:  # the first grid point reaching the maximum, as argmax
                     cmax[p, i] = mx
