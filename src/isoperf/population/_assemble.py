@@ -45,6 +45,13 @@ class BatchedSegment:
         return self.sat_state.size == 0
 
 
+def _nonzero(value: object, col: np.ndarray) -> bool:
+    """Whether a model number is non-zero for any patient (a plain number is checked directly)."""
+    if isinstance(value, int | float):
+        return value != 0
+    return bool(col.any())
+
+
 def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int,
                      work: tuple[np.ndarray, ...] | None = None) -> BatchedSegment:
     """``work``: optional (matrix, inputs) arrays of the right shape to fill (reused between chunks), as
@@ -63,7 +70,7 @@ def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int
     touched: set[tuple[int, int]] = set()
     for f in seg.flows:
         rate = column(f.rate, n)
-        if not rate.any():
+        if not _nonzero(f.rate, rate):
             continue
         i = layout.comp[f.source]
         j = layout.target(f.target)
@@ -76,7 +83,7 @@ def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int
             touched.add((layout.counter[f.counter], i))
     for c in seg.clearances:
         cl = column(c.clearance, n)
-        if not cl.any():
+        if not _nonzero(c.clearance, cl):
             continue
         i = layout.comp[c.compartment]
         k = cl * inv[c.compartment]
@@ -85,7 +92,7 @@ def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int
         touched |= {(i, i), (layout.sink[c.sink], i)}
     for d in seg.decays:
         r = column(d.rate, n)
-        if not r.any():
+        if not _nonzero(d.rate, r):
             continue
         i = layout.comp[d.compartment]
         m[i, i] -= r
@@ -98,7 +105,7 @@ def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int
         r = column(inf.rate, n)
         b[layout.comp[inf.compartment]] += r
         b[layout.dosed] += r
-    sats = [s for s in seg.saturables if column(s.vmax, n).any()]
+    sats = [s for s in seg.saturables if _nonzero(s.vmax, column(s.vmax, n))]
     written = np.zeros((size, nc), dtype=bool)
     written[tuple(np.array(sorted(touched), dtype=np.int64).reshape(-1, 2).T)] = True
     return BatchedSegment(
