@@ -227,15 +227,6 @@ def _phi1h(lam: float, h: float) -> float:
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _phi2h2(lam: float, h: float) -> float:
-    """h^2 * (e^z - 1 - z) / z^2 with z = lam h (series for small |z|)."""
-    z = lam * h
-    if abs(z) < 1e-3:
-        return h * h * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0 + z * (1.0 / 120.0 + z / 720.0))))
-    return h * h * (math.expm1(z) - z) / (z * z)
-
-
-@nb.njit(cache=True, inline="always", error_model="numpy")
 def _phis(lam: float, h: float) -> tuple[float, float, float]:
     """``e^(lam h)``, ``h phi1(lam h)`` and ``h^2 phi2(lam h)`` from one exponential (``expm1`` for small
     ``|lam h|``, where ``e^z - 1`` would cancel; ``exp`` otherwise)."""
@@ -629,8 +620,19 @@ def linear_segment(
         jscr = np.empty((5, BLOCK))
         sym = np.empty(BLOCK, dtype=np.bool_)
         sqb = np.empty((n, BLOCK))
-        isq = np.empty(n)
-        rinv = np.empty(n)
+        isqb = np.empty((n, BLOCK))
+        rinvb = np.empty((n, BLOCK))
+        scl = np.empty(BLOCK)
+        asy = np.empty(BLOCK)
+        xb = np.empty((n, BLOCK))
+        bsb = np.empty((n, BLOCK))
+        w0b = np.empty((n, BLOCK))
+        betab = np.empty((n, BLOCK))
+        wendb = np.empty((n, BLOCK))
+        wintb = np.empty((n, BLOCK))
+        xendb = np.empty((n, BLOCK))
+        xintb = np.empty((n, BLOCK))
+        accr = np.empty(BLOCK)
         sq = np.empty(n)
         lam = np.empty(n)
         u = np.empty((n, n))
@@ -642,9 +644,6 @@ def linear_segment(
         active = np.empty(n, dtype=np.bool_)
         pw = np.empty((n, max(kk, 1)))
         row = np.empty(max(kk, 1))
-        wend = np.empty(n)
-        wint = np.empty(n)
-        xint = np.empty(n)
         ea = np.empty(n)
         cur = np.empty(n)
         idx = np.empty(n, dtype=np.int64)
@@ -659,32 +658,50 @@ def linear_segment(
         cq = np.empty(n)
         gb = np.empty(ngmax)
         accb = np.empty(JB)
-        # symmetric form D^(1/2) A D^(-1/2) of every patient of the block, then all eigen-decompositions at once
+        # symmetric form D^(1/2) A D^(-1/2) of every patient of the block, then all eigen-decompositions at once;
+        # patients are the innermost (contiguous, vectorised) index, with unsigned patient indices
+        pu = np.uint64(p0)
+        for i in range(n):
+            for lane in range(nl):
+                sv = math.sqrt(inv[i, pu + np.uint64(lane)])
+                sqb[i, lane] = sv
+                isqb[i, lane] = 1.0 / sv
+                rinvb[i, lane] = 1.0 / inv[i, pu + np.uint64(lane)]
         for lane in range(nl):
-            p = p0 + lane
-            scale = 0.0
-            asym = 0.0
-            for i in range(n):
-                sqb[i, lane] = math.sqrt(inv[i, p])
-                isq[i] = 1.0 / sqb[i, lane]
-                rinv[i] = 1.0 / inv[i, p]
-            for i in range(n):
-                for j in range(i, n):
-                    aij = amat[i, j, p]
-                    aji = amat[j, i, p]
-                    sij = aij * rinv[j]
-                    sji = aji * rinv[i]
-                    scale = max(scale, abs(sij))
-                    asym = max(asym, abs(sij - sji))
-                    v = 0.5 * (aij * sqb[i, lane] * isq[j] + aji * sqb[j, lane] * isq[i])
+            scl[lane] = 0.0
+            asy[lane] = 0.0
+        for i in range(n):
+            for j in range(i, n):
+                for lane in range(nl):
+                    aij = amat[i, j, pu + np.uint64(lane)]
+                    aji = amat[j, i, pu + np.uint64(lane)]
+                    sij = aij * rinvb[j, lane]
+                    sji = aji * rinvb[i, lane]
+                    scl[lane] = max(scl[lane], abs(sij))
+                    asy[lane] = max(asy[lane], abs(sij - sji))
+                    v = 0.5 * (aij * sqb[i, lane] * isqb[j, lane] + aji * sqb[j, lane] * isqb[i, lane])
                     al[i, j, lane] = v
                     al[j, i, lane] = v
-            sym[lane] = asym <= 1e-12 * scale
+        for lane in range(nl):
+            sym[lane] = asy[lane] <= 1e-12 * scl[lane]
             if not sym[lane]:  # not solved here: a zero matrix costs the Jacobi sweeps nothing
                 for i in range(n):
                     for j in range(n):
                         al[i, j, lane] = 0.0
         jacobi_lanes(al, vl, jscr, nl)
+        # modal initial values and inputs, w0 = U^T D^(1/2) x and beta = U^T D^(1/2) b, for the whole block
+        for i in range(n):
+            for lane in range(nl):
+                xb[i, lane] = x[pu + np.uint64(lane), i] * sqb[i, lane]
+                bsb[i, lane] = b[i, pu + np.uint64(lane)] * sqb[i, lane]
+        for k in range(n):
+            for lane in range(nl):
+                w0b[k, lane] = 0.0
+                betab[k, lane] = 0.0
+            for i in range(n):
+                for lane in range(nl):
+                    w0b[k, lane] += vl[i, k, lane] * xb[i, lane]
+                    betab[k, lane] += vl[i, k, lane] * bsb[i, lane]
         for lane in range(nl):
             p = p0 + lane
             if not sym[lane] or jscr[0, lane] > 0.0:
@@ -693,16 +710,10 @@ def linear_segment(
             for i in range(n):
                 sq[i] = sqb[i, lane]
                 lam[i] = al[i, i, lane]
+                w0[i] = w0b[i, lane]
+                beta[i] = betab[i, lane]
                 for k in range(n):
                     u[i, k] = vl[i, k, lane]
-            for k in range(n):
-                s0 = 0.0
-                s1 = 0.0
-                for i in range(n):
-                    s0 += u[i, k] * sq[i] * x[p, i]
-                    s1 += u[i, k] * sq[i] * b[i, p]
-                w0[k] = s0
-                beta[k] = s1
             if write and uniform and _blocked_ok(n, h_seg, lam, w0, beta):
                 _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, accb, cflat, nrow, tlen,
                               out_row, j0, cmax, tmax)
@@ -712,24 +723,36 @@ def linear_segment(
             else:
                 _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, active, pw, row,
                              cmax, tmax, ea, cur, idx, g, ga, cst, live)
-            # end of segment, directly from t0 (independent of the output grid)
+        # end of segment for the whole block, directly from t0 (independent of the output grid)
+        for k in range(n):
+            for lane in range(nl):
+                e, p1, p2 = _phis(al[k, k, lane], h_seg)
+                wendb[k, lane] = e * w0b[k, lane] + betab[k, lane] * p1
+                wintb[k, lane] = w0b[k, lane] * p1 + betab[k, lane] * p2
+        for i in range(n):
+            for lane in range(nl):
+                xendb[i, lane] = 0.0
+                xintb[i, lane] = 0.0
             for k in range(n):
-                e, p1, p2 = _phis(lam[k], h_seg)
-                wend[k] = e * w0[k] + beta[k] * p1
-                wint[k] = w0[k] * p1 + beta[k] * p2
-            for i in range(n):
-                s_end = 0.0
-                s_int = 0.0
-                for k in range(n):
-                    s_end += u[i, k] * wend[k]
-                    s_int += u[i, k] * wint[k]
-                x[p, i] = s_end / sq[i]
-                xint[i] = s_int / sq[i]
-            for r in range(n, size):
-                acc = b[r, p] * h_seg
+                for lane in range(nl):
+                    xendb[i, lane] += vl[i, k, lane] * wendb[k, lane]
+                    xintb[i, lane] += vl[i, k, lane] * wintb[k, lane]
+            for lane in range(nl):
+                xendb[i, lane] = xendb[i, lane] / sqb[i, lane]
+                xintb[i, lane] = xintb[i, lane] / sqb[i, lane]
+        for lane in range(nl):
+            if sym[lane] and not jscr[0, lane] > 0.0:
                 for i in range(n):
-                    acc += amat[r, i, p] * xint[i]
-                x[p, r] += acc
+                    x[p0 + lane, i] = xendb[i, lane]
+        for r in range(n, size):
+            for lane in range(nl):
+                accr[lane] = b[r, pu + np.uint64(lane)] * h_seg
+            for i in range(n):
+                for lane in range(nl):
+                    accr[lane] += amat[r, i, pu + np.uint64(lane)] * xintb[i, lane]
+            for lane in range(nl):
+                if sym[lane] and not jscr[0, lane] > 0.0:
+                    x[p0 + lane, r] += accr[lane]
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
