@@ -3,17 +3,24 @@
 In every linear segment built by isoperf the compartment block of ``dx/dt = M x + b`` is ``A = S D`` with
 ``S`` symmetric (paired flows, clearances and decays on the diagonal) and ``D = diag(1/(V kp))``. Then
 ``y = D^(1/2) x`` obeys ``y' = D^(1/2) S D^(1/2) y + D^(1/2) b``, a symmetric system: real eigenvalues,
-orthogonal eigenvectors (Householder + implicit QL on the coupled compartments, accurate to rounding), and every mode is a scalar linear ODE,
-``w' = lam w + beta``, solved exactly: ``w(t+h) = e^(lam h) w(t) + beta h phi1(lam h)``. The other states
-(sinks, counters, AUCs) are linear functionals of the compartments with no feedback, so their increments
-are exact integrals of the modes: ``int w = w0 h phi1(lam h) + beta h^2 phi2(lam h)``, with
+orthogonal eigenvectors (cyclic Jacobi, ``_jacobi.py``; uncoupled compartments stay exact), and every mode is
+a scalar linear ODE, ``w' = lam w + beta``, solved exactly: ``w(t+h) = e^(lam h) w(t) + beta h phi1(lam h)``.
+The other states (sinks, counters, AUCs) are linear functionals of the compartments with no feedback, so
+their increments are exact integrals of the modes: ``int w = w0 h phi1(lam h) + beta h^2 phi2(lam h)``, with
 ``phi1(z) = (e^z - 1)/z`` and ``phi2(z) = (e^z - 1 - z)/z^2``. AUCs are therefore exact integrals, not
 quadrature on the output grid.
 
-On a uniform output grid the modes are evaluated as ``e^(lam (t_j - t0))`` by a stride-8 power recurrence
-(eight exact exponentials, then ``p[j] = p[j-8] e^(8 lam h)``: vectorisable, relative error ~ j/8 ulp),
-and every compartment's curve is one vectorised linear combination of the modes. Patients are processed in
-blocks (scratch memory per block, blocks in parallel); a patient's numbers never depend on the others.
+Patients are processed in blocks of ``BLOCK`` (blocks in parallel, scratch memory per block). Within a
+block the work that is the same for every patient (symmetric form, eigen-decomposition, modal projections,
+segment ends) runs with the patient as the innermost, contiguous index, so the compiler vectorises it across
+patients; each patient's arithmetic still uses only its own numbers, so a result never depends on the block.
+
+Output grid: with curves, on a uniform grid, ``e^(lam (t_j - t0))`` comes from a small table per mode
+(``_grid_blocked``) and every reported curve is one vectorised pass per block of grid points, written once;
+without curves the grid maximum is found by marching the modes with a bound that stops as soon as no later
+point can beat the maximum (``_grid_pruned``). Both give the same Cmax and first Tmax as a full scan.
+Indices built from offsets are unsigned in the hot loops: numba wraps negative indices, and a signed
+``offset + j`` that LLVM cannot prove non-negative keeps a loop scalar.
 
 The caller checks the symmetric form (``symmetric_form_ok``); otherwise the single-patient engine is used.
 Layout: ``amat[i, j, p]`` (state row, compartment column, patient), as ``BatchedSegment``.
