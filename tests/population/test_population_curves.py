@@ -76,3 +76,21 @@ def test_jacobi_lane_does_not_depend_on_its_neighbours():
         lam_1, vec_1 = eigh_many(m[i:i + 1], lanes=8)  # alone, in another lane width
         assert np.array_equal(lam_1[0], lam_all[i])
         assert np.array_equal(vec_1[0], vec_all[i])
+
+
+def test_mass_balance_rows_flags_lost_mass_and_nan():
+    from isoperf.solve._batched_exact import mass_balance_rows
+
+    # states: 2 compartments, sink at 2, a counter at 3 (not held), dosed at 4
+    x = np.array([[60.0, 30.0, 10.0, 99.0, 100.0],   # balanced
+                  [60.0, 30.0, 9.0, 0.0, 100.0],     # 1 mg lost
+                  [np.nan, 30.0, 10.0, 0.0, 100.0],  # broken
+                  [0.0, 0.0, 0.0, 0.0, 0.0]])        # nothing dosed
+    err = np.zeros(4)
+    mass_balance_rows(x, 2, np.array([2]), 4, err)
+    assert err[0] == 0.0
+    assert err[1] == pytest.approx(0.01, rel=1e-12)
+    assert np.isnan(err[2])
+    assert err[3] == 0.0
+    mass_balance_rows(np.zeros((4, 5)), 2, np.array([2]), 4, err)  # a later check keeps the worst (and NaN)
+    assert err[1] == pytest.approx(0.01, rel=1e-12) and np.isnan(err[2])
