@@ -95,6 +95,9 @@ _ERR_NODES = (DEG // 2, DEG)
 GB = 64
 #: Newton stops when its last correction moved a node value by less than this fraction of the tolerance
 SWEEP_TOL = 1e-3
+#: the step size is kept (and with it the step's phi values and kernel) when the controller would grow it by a
+#: factor between 1 and this: a few more steps, but most of them reuse the tables
+H_HOLD = 1.5
 #: the linearisation is renewed when a saturable slope has drifted by more than this (relative)
 RELIN_DRIFT = 0.9
 
@@ -320,6 +323,7 @@ def expo_segment(
         have_prev = False
         hprev = 0.0
         h = 0.0
+        hk = -1.0  # step size of the per-step tables (phi values, kernel), -1: none
         jn = 0
         failed = False
         nsteps = 0
@@ -383,6 +387,7 @@ def expo_segment(
                         for j in range(n):
                             prev[(q * ns + r) * n + j] = pr[q, j] * ev[r, j]
                 relin = False
+                hk = -1.0
             h = min(h, t1 - t)
             last = t + h >= t1
             if last:
@@ -393,44 +398,50 @@ def expo_segment(
                 for i in range(n):
                     acc += vec[i, j] * dh[i] * u[i]
                 w[j] = acc
-            # phi_k at every node and mode at once: the series (then the backward recurrence) for all, vectorised;
-            # the forward recurrence from e^z replaces it where |z| > _ZSER (same values as _phis)
-            for i in range(DEG):
-                ht[i] = _NODES[i + 1] * h
-            for j in range(n):
+            # per-step tables (phi values at the nodes, kernel): kept while the step size and the linearisation
+            # are (the step-size controller holds h when it would grow it by less than H_HOLD)
+            if h != hk:
+                hk = h
+                # phi_k at every node and mode at once: the series (then the backward recurrence) for all,
+                # vectorised; the forward recurrence from e^z replaces it where |z| > _ZSER (same values as _phis)
                 for i in range(DEG):
-                    xz[j * DEG + i] = ht[i] * lam[j]
-            _phis_many(xz, nv, phv, sr, ibig)
-            for i in range(DEG):
-                tpw[0, i] = ht[i]
-            for k in range(1, _NN):
+                    ht[i] = _NODES[i + 1] * h
+                for j in range(n):
+                    for i in range(DEG):
+                        xz[j * DEG + i] = ht[i] * lam[j]
+                _phis_many(xz, nv, phv, sr, ibig)
                 for i in range(DEG):
-                    tpw[k, i] = tpw[k - 1, i] * _NODES[i + 1]
-            # saturable states at the nodes: free response and the kernel of the remainder's node values
-            # (sums into a scalar per node, the node loop outside: no stores inside the sums, so the node loop
-            # vectorises without alias checks)
+                    tpw[0, i] = ht[i]
+                for k in range(1, _NN):
+                    for i in range(DEG):
+                        tpw[k, i] = tpw[k - 1, i] * _NODES[i + 1]
+                # kernel of the saturable states' node values on the remainder's node values (sums into a scalar
+                # per node, the node loop outside: no stores inside the sums, so the node loop vectorises without
+                # alias checks)
+                for q in range(ns):
+                    for r in range(ns):
+                        o_ = (q * ns + r) * n
+                        for k in range(_NN):
+                            fk = _FACT[k]
+                            for i in range(DEG):
+                                acc = 0.0
+                                for j in range(n):
+                                    acc += prev[o_ + j] * ph3[k + 1, j, i]
+                                ps[k, i] = acc * fk * tpw[k, i]
+                        o_ = (q * ns + r) * _NN
+                        for ll in range(_NN):
+                            for i in range(DEG):
+                                acc = 0.0
+                                for k in range(_NN):
+                                    acc += ps[k, i] * _VINV[k, ll]
+                                kmat[o_ + ll, i] = acc
+            # free response of the saturable states at the nodes (from the step's start state)
             for q in range(ns):
                 for i in range(DEG):
                     acc = 0.0
                     for j in range(n):
                         acc += pr[q, j] * (ph3[0, j, i] * w[j] + ht[i] * beta[j] * ph3[1, j, i])
                     afree[q, i] = acc
-                for r in range(ns):
-                    o_ = (q * ns + r) * n
-                    for k in range(_NN):
-                        fk = _FACT[k]
-                        for i in range(DEG):
-                            acc = 0.0
-                            for j in range(n):
-                                acc += prev[o_ + j] * ph3[k + 1, j, i]
-                            ps[k, i] = acc * fk * tpw[k, i]
-                    o_ = (q * ns + r) * _NN
-                    for ll in range(_NN):
-                        for i in range(DEG):
-                            acc = 0.0
-                            for k in range(_NN):
-                                acc += ps[k, i] * _VINV[k, ll]
-                            kmat[o_ + ll, i] = acc
             # remainder at the start; initial guess: the previous step's polynomial extrapolated (same
             # linearisation), else constant
             for q in range(ns):
@@ -695,7 +706,9 @@ def expo_segment(
                 u[i] = un[i]
             t = tn
             nsteps += 1
-            h = h * (5.0 if err == 0.0 else min(5.0, 0.9 * err ** (-1.0 / (DEG + 1))))
+            fac = 5.0 if err == 0.0 else min(5.0, 0.9 * err ** (-1.0 / (DEG + 1)))
+            if fac < 1.0 or fac > H_HOLD:
+                h *= fac
             # renew the linearisation when a slope has drifted
             for q in range(ns):
                 s_new = _sat_slope(vm[q], kml[q], sil[q], u[sat_state[q]])
