@@ -670,15 +670,34 @@ def expo_segment(
                     d_ = dh[i]
                     for g in range(gm):
                         ct[g] = c_ * ct[g] / d_
+                    # maximum of the chunk branch-free (four independent chains), then its first position
                     mx = cmax[p, i]
-                    gb_ = -1
-                    for g in range(gm):
-                        if ct[g] > mx:
-                            mx = ct[g]
-                            gb_ = g
-                    if gb_ >= 0:
-                        cmax[p, i] = mx
-                        tmax[p, i] = tg[jb + g0 + gb_]
+                    m0 = mx
+                    m1 = mx
+                    m2 = mx
+                    m3 = mx
+                    g4 = gm - gm % 4
+                    for g in range(0, g4, 4):
+                        v0 = ct[g]
+                        v1 = ct[g + 1]
+                        v2 = ct[g + 2]
+                        v3 = ct[g + 3]
+                        m0 = v0 if v0 > m0 else m0
+                        m1 = v1 if v1 > m1 else m1
+                        m2 = v2 if v2 > m2 else m2
+                        m3 = v3 if v3 > m3 else m3
+                    for g in range(g4, gm):
+                        v0 = ct[g]
+                        m0 = v0 if v0 > m0 else m0
+                    m0 = m1 if m1 > m0 else m0
+                    m2 = m3 if m3 > m2 else m2
+                    m0 = m2 if m2 > m0 else m0
+                    if m0 > mx:
+                        for g in range(gm):
+                            if ct[g] == m0:
+                                cmax[p, i] = m0
+                                tmax[p, i] = tg[jb + g0 + g]
+                                break
                     if write and orow[i] >= 0:
                         # (unsigned index: no negative-index wraparound, so the copy vectorises)
                         ou = np.uint64((p * nrow + orow[i]) * tlen + j0 + jb + g0)
