@@ -98,6 +98,8 @@ SWEEP_TOL = 1e-3
 #: the step size is kept (and with it the step's phi values and kernel) when the controller would grow it by a
 #: factor between 1 and this: a few more steps, but most of them reuse the tables
 H_HOLD = 1.5
+#: a step over this many grid points or more is shortened to end on the last of them
+ALIGN_MIN = 8
 #: the linearisation is renewed when a saturable slope has drifted by more than this (relative)
 RELIN_DRIFT = 0.9
 
@@ -392,6 +394,16 @@ def expo_segment(
             last = t + h >= t1
             if last:
                 h = t1 - t
+            tn = t1 if last else t + h
+            if uniform and not last and jn < kk and tg[jn] <= tn:
+                # a step over ALIGN_MIN grid points or more ends on the last one (the next step's grid values then
+                # start from its initial state, without phi values of their own)
+                jl = min(kk - 1, jn + int((tn - tg[jn]) / dgrid))
+                while jl > jn and tg[jl] > tn:
+                    jl -= 1
+                if jl - jn + 1 >= ALIGN_MIN and tg[jl] < tn:
+                    tn = tg[jl]
+                    h = tn - t
             # modal state at the step start
             for j in range(n):
                 acc = 0.0
@@ -459,6 +471,7 @@ def expo_segment(
                         gv[q, ni] = g0
             conv = False
             nit = 0
+            dprev = 0.0
             for _it in range(_MAXIT):
                 nit += 1
                 for q in range(ns):
@@ -505,9 +518,23 @@ def expo_segment(
                     if not _lu_factor(jac, nu, piv):
                         break
                 _lu_apply(jac, res, nu, piv)
+                dnorm = 0.0
                 for q in range(ns):
                     for ni in range(1, _NN):
-                        gv[q, ni] += res[q * DEG + ni - 1]
+                        dg_ = res[q * DEG + ni - 1]
+                        gv[q, ni] += dg_
+                        dl_ = h * abs(dg_) / (atol[p] + rtol * abs(usat[q, ni - 1]))
+                        if dl_ > dnorm:
+                            dnorm = dl_
+                # from the second correction on: the distance to the solution estimated from the contraction
+                # rate, theta/(1 - theta) |correction|; small enough, the iterate is taken without the residual
+                # that would confirm it
+                if nit > 1:
+                    theta = dnorm / dprev
+                    if theta < 0.5 and theta * dnorm <= (1.0 - theta) * SWEEP_TOL:
+                        conv = True
+                        break
+                dprev = dnorm
             if not conv:
                 if h * 0.5 < h_min:
                     failed = True
@@ -589,8 +616,7 @@ def expo_segment(
                     failed = True
                     break
                 continue
-            # --- accepted: grid values inside (t, t + h]
-            tn = t1 if last else t + h
+            # --- accepted: grid values inside (t, tn]
             rh = 1.0 / h
             for j in range(n):
                 hp = 1.0
@@ -601,12 +627,15 @@ def expo_segment(
             while jn < kk and tg[jn] <= tn:
                 jn += 1
             mstep = jn - jb
-            need_rg = uniform and mstep > 1
+            # a step starting on a grid point: its grid points all by the recurrence, from the step start
+            aligned = uniform and jb > 0 and tg[jb - 1] == t
+            sh = 1 if aligned else 0
+            need_rg = uniform and mstep > 1 - sh
             off = 0.0
             for g0 in range(0, mstep, GB):
                 gm = min(GB, mstep - g0)
                 gs = 0  # points of the chunk already in wt
-                if g0 == 0 or not uniform:
+                if (g0 == 0 and not aligned) or not uniform:
                     # the first point of the step (every point on a non-uniform grid): the exact formula
                     gs = 1 if uniform else gm
                     for g in range(gs):
@@ -622,8 +651,9 @@ def expo_segment(
                                 op *= off
                             wt[j, g] = acc
                 if need_rg:
-                    # further grid points: exact propagation from the first one over g grid steps,
-                    # w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor coefficients there)
+                    # further grid points: exact propagation from the first one (from the step start if aligned)
+                    # over g grid steps, w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor
+                    # coefficients there)
                     for j in range(n):
                         for mm in range(_NN):
                             acc = 0.0
@@ -643,16 +673,19 @@ def expo_segment(
                 if uniform and gs < gm:
                     # R(g) for the chunk (vectorised over g), then the recurrence (one chain per mode)
                     for g in range(gm):
-                        gval[g] = float(g0 + g - 1)
+                        gval[g] = float(g0 + g - 1 + sh)
                     for j in range(n):
-                        for g in range(gm):  # (g = 0 of the first chunk is not used)
+                        for g in range(gm):  # (g = 0 of the first chunk unused unless aligned)
                             acc = rg[j, _NN - 1]
                             gi = gval[g]
                             for d in range(_NN - 2, -1, -1):
                                 acc = acc * gi + rg[j, d]
                             rt[j, g] = acc
                     for j in range(n):
-                        wcur[j] = wt[j, GB - 1] if g0 > 0 else wt[j, 0]
+                        if g0 > 0:
+                            wcur[j] = wt[j, GB - 1]
+                        else:
+                            wcur[j] = w[j] if aligned else wt[j, 0]
                     for g in range(gs, gm):  # modes inner: their independent chains overlap
                         for j in range(n):
                             v_ = edg[j] * wcur[j] + rt[j, g]
