@@ -122,21 +122,20 @@ def _phis(z, out):  # noqa: ANN001, ANN202
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _phis_many(zs, nz, out, sr, ibig):  # noqa: ANN001, ANN202
+def _phis_many(zs, nz, out, ibig):  # noqa: ANN001, ANN202
     """``out[k, j] = phi_k(zs[j])`` for ``j < nz`` (as :func:`_phis`, the arguments' independent recurrences
-    side by side so that they vectorise or overlap; ``sr``, ``ibig``: scratch of length >= nz)."""
+    side by side so that they vectorise or overlap; ``ibig``: scratch of length >= nz)."""
+    # (the loops over the terms innermost: their trip counts are constants, so they are unrolled and the loop over
+    # the arguments vectorises with the sums in registers)
     for ix in range(nz):
-        sr[ix] = _PHIK[_NSER - 1]
-    for it in range(_NSER - 2, -1, -1):
-        c = _PHIK[it]
-        for ix in range(nz):
-            sr[ix] = c + zs[ix] * sr[ix]
-    for ix in range(nz):
-        out[_KPHI, ix] = sr[ix]
-    for k in range(_KPHI - 1, -1, -1):
-        c = _IFACT[k]
-        for ix in range(nz):
-            out[k, ix] = c + zs[ix] * out[k + 1, ix]
+        z = zs[ix]
+        s = _PHIK[_NSER - 1]
+        for it in range(_NSER - 2, -1, -1):
+            s = _PHIK[it] + z * s
+        out[_KPHI, ix] = s
+        for k in range(_KPHI - 1, -1, -1):
+            s = _IFACT[k] + z * s
+            out[k, ix] = s
     # |z| > _ZSER: forward recurrence from e^z (indices collected first: a branch inside the loop above would
     # be if-converted into masked scatters, costly even when no argument needs it)
     nbig = 0
@@ -277,7 +276,6 @@ def expo_segment(
         nv = n * DEG
         # flat layouts, the node index (1..DEG, stored 0..DEG-1) fastest: the loops over the nodes vectorise
         xz = np.empty(nv)  # tau_i h lam_j at [j DEG + i]
-        sr = np.empty(nv)
         ibig = np.empty(nv, dtype=np.int64)
         phv = np.empty((_NPHI, nv))  # phi_k(tau_i h lam_j) at [k, j DEG + i]
         ph3 = phv.reshape((_NPHI, n, DEG))  # the same, [k, j, i]
@@ -309,7 +307,6 @@ def expo_segment(
         rt = np.empty((n, GB))
         ct = np.empty(GB)
         zm = np.empty(n)
-        srm = np.empty(n)
         phm = np.empty((_NPHI, n))
         wcur = np.empty(n)
         gval = np.empty(GB)
@@ -421,7 +418,7 @@ def expo_segment(
                 for j in range(n):
                     for i in range(DEG):
                         xz[j * DEG + i] = ht[i] * lam[j]
-                _phis_many(xz, nv, phv, sr, ibig)
+                _phis_many(xz, nv, phv, ibig)
                 for i in range(DEG):
                     tpw[0, i] = ht[i]
                 for k in range(1, _NN):
@@ -642,7 +639,7 @@ def expo_segment(
                         off = tg[jb + g0 + g] - t
                         for j in range(n):
                             zm[j] = lam[j] * off
-                        _phis_many(zm, n, phm, srm, ibig)
+                        _phis_many(zm, n, phm, ibig)
                         for j in range(n):
                             acc = phm[0, j] * w[j]
                             op = off
