@@ -255,6 +255,7 @@ def expo_segment(
         # --- scratch
         msym = np.empty((n, n))
         vec = np.empty((n, n))
+        vcon = np.empty((n, n))  # concentrations from the modes
         lam = np.empty(n)
         sub = np.empty((n, n))
         dsub = np.empty(n)
@@ -349,6 +350,10 @@ def expo_segment(
                         msym[i, j] = s_
                         msym[j, i] = s_
                 eigh_blocks(msym, lam, vec, sub, dsub, esc, idx)
+                for i in range(n):
+                    c_ = ivl[i] / dh[i]
+                    for j in range(n):
+                        vcon[i, j] = c_ * vec[i, j]
                 for j in range(n):
                     acc = 0.0
                     for i in range(n):
@@ -690,16 +695,13 @@ def expo_segment(
                             wt[j, g] = v_
                 # compartments from the modes (vectorised over the chunk), maxima, curves
                 for i in range(n):
+                    v_ = vcon[i, 0]
                     for g in range(gm):
-                        ct[g] = 0.0
-                    for j in range(n):
-                        v_ = vec[i, j]
+                        ct[g] = v_ * wt[0, g]
+                    for j in range(1, n):
+                        v_ = vcon[i, j]
                         for g in range(gm):
                             ct[g] += v_ * wt[j, g]
-                    c_ = ivl[i]
-                    d_ = dh[i]
-                    for g in range(gm):
-                        ct[g] = c_ * ct[g] / d_
                     # maximum of the chunk branch-free (four independent chains), then its first position
                     mx = cmax[p, i]
                     m0 = mx
