@@ -429,19 +429,23 @@ def expo_segment(
                 for k in range(1, _NN):
                     for i in range(DEG):
                         tpw[k, i] = tpw[k - 1, i] * _NODES[i + 1]
-                # kernel of the saturable states' node values on the remainder's node values (sums into a scalar
-                # per node, the node loop outside: no stores inside the sums, so the node loop vectorises without
-                # alias checks)
+                # kernel of the saturable states' node values on the remainder's node values (the node loop, of
+                # constant length, innermost: it vectorises)
                 for q in range(ns):
                     for r in range(ns):
                         o_ = (q * ns + r) * n
                         for k in range(_NN):
+                            for i in range(DEG):
+                                ps[k, i] = 0.0
+                        for j in range(n):
+                            pj = prev[o_ + j]
+                            for k in range(_NN):
+                                for i in range(DEG):
+                                    ps[k, i] += pj * ph3[k + 1, j, i]
+                        for k in range(_NN):
                             fk = _FACT[k]
                             for i in range(DEG):
-                                acc = 0.0
-                                for j in range(n):
-                                    acc += prev[o_ + j] * ph3[k + 1, j, i]
-                                ps[k, i] = acc * fk * tpw[k, i]
+                                ps[k, i] = ps[k, i] * fk * tpw[k, i]
                         o_ = (q * ns + r) * _NN
                         for ll in range(_NN):
                             for i in range(DEG):
@@ -478,12 +482,13 @@ def expo_segment(
                 nit += 1
                 for q in range(ns):
                     for i in range(DEG):
-                        acc = afree[q, i]
-                        for r in range(ns):
-                            o_ = (q * ns + r) * _NN
-                            for ll in range(_NN):
-                                acc += kmat[o_ + ll, i] * gv[r, ll]
-                        acc8[i] = acc
+                        acc8[i] = afree[q, i]
+                    for r in range(ns):
+                        o_ = (q * ns + r) * _NN
+                        for ll in range(_NN):
+                            gl_ = gv[r, ll]
+                            for i in range(DEG):
+                                acc8[i] += kmat[o_ + ll, i] * gl_
                     sq_ = slope[q]
                     vq = vm[q]
                     kq = kml[q]
