@@ -16,8 +16,9 @@ sequence per patient, patients in parallel, so a patient's result does not depen
   orthogonal eigenvectors (the decomposition of ``solve/_batched_exact.py``). The remainder
   ``G_s(t) = F'_s(x*) x_s - F_s(x)`` (a scalar per saturable term) is the only thing approximated. The
   linearisation is renewed at the start of a step when a slope has drifted by more than ``RELIN_DRIFT``
-  (relative: by a factor ~10, e.g. a liver passing from far below to far above Km); in between, the Newton
-  iterations below absorb the drift, so that an eigen-decomposition is rarely needed.
+  (relative: by a factor ~200); in between, the Newton iterations below absorb the drift (a liver passing
+  from far below to far above Km included), so that an eigen-decomposition is rarely needed (~1 per segment
+  on the reference model; the accuracy does not depend on it, the error estimate below controls it).
 * Over a step ``[t, t + h]`` each ``G_s`` is the degree-``DEG`` polynomial through its values at the
   Chebyshev-Lobatto nodes ``tau_i = (1 - cos(i pi/DEG))/2`` (``tau = (s - t)/h``). With a polynomial forcing
   every mode is solved exactly: ``w(T) = e^(lam T) w0 + sum_k k! P_k T^(k+1) phi_(k+1)(lam T)`` (``P_k`` the
@@ -28,17 +29,24 @@ sequence per patient, patients in parallel, so a patient's result does not depen
   sum K_(qi,rl) G_r(tau_l)`` (``K`` the modal solution projected on the saturable states, built once per
   step). The collocation equations ``G_q(tau_i) = F'_q(x*) u_q - F_q(u_q)`` (``DEG`` unknowns per saturable
   term) are solved by a simplified Newton method (the matrix ``I - dG/du K`` factorised once per step) on
-  that small dense system, so the step size is not bound by a fixed-point contraction. When it does not
+  that small dense system, so the step size is not bound by a fixed-point contraction. It stops when the
+  residual, or from the second correction on the distance to the solution estimated from the contraction
+  rate (``theta/(1 - theta) |correction|``), is below ``SWEEP_TOL`` of the tolerance. When it does not
   converge the step is rejected and halved.
 * Error estimate: the effect of the forcing's last two Chebyshev coefficients (``T_(DEG-1)``, ``T_DEG``:
   conservative, and not fooled by one coefficient that happens to be small) on the solution at the middle of
   the step and at its end. The interior matters: collocation is superconvergent at the step end, and the grid
-  values come from inside the step. Step-size exponent ``1/(DEG + 1)``. On the reference model (variant B)
-  this takes ~48 steps for the perfusion hour and ~21 for 60-1440 min (Dormand-Prince 5(4): ~500 and, with
-  the former degree-4 collocation, ~110), with grid values within ~2e-11 of a tight reference.
-* Steps are not tied to the output grid: the grid values are the same exact formula evaluated inside the
+  values come from inside the step. Step-size exponent ``1/(DEG + 1)``; the step size is held when the
+  controller would grow it by a factor below ``H_HOLD``, and the step's tables (``phi`` values at the nodes,
+  kernel ``K``) are kept while the step size and the linearisation are. On the reference model (variant B,
+  rtol 1e-8 as the population runner uses) this takes ~43 steps for the perfusion hour and ~21 for
+  60-1440 min (Dormand-Prince 5(4) at 1e-10: ~500 and ~110), with grid values within ~1e-9 (relative to the
+  peak) of a tight reference.
+* Steps are not tied to the output grid (except that a step over ``ALIGN_MIN`` uniform grid points or more is
+  shortened to end on the last of them): the grid values are the same exact formula evaluated inside the
   step (on a uniform grid by exact propagation from one grid point to the next, ``phi`` values computed once
-  per linearisation), so Cmax/Tmax and the curves come from the integrated trajectory itself. The grid
+  per linearisation; from the step start itself when it is a grid point, otherwise from the first grid point
+  by the formula), so Cmax/Tmax and the curves come from the integrated trajectory itself. The grid
   points of a step are handled in chunks of ``GB``: the propagation's polynomial part for the whole chunk
   (vectorised), then one ``e^(lam dt)`` recurrence per mode, then every compartment over the chunk.
 * Sinks, counters and AUCs are exact integrals of that trajectory (``int w`` uses ``phi_(k+2)``); the
@@ -93,15 +101,16 @@ _MAXIT = 10
 _ERR_NODES = (DEG // 2, DEG)
 #: grid points per chunk of the in-step grid evaluation (the mode and compartment tables stay in L1)
 GB = 64
-#: Newton stops when its last correction moved a node value by less than this fraction of the tolerance
+#: Newton stops when the residual (or the estimated distance to the solution) is below this fraction of the
+#: tolerance
 SWEEP_TOL = 1e-3
 #: the step size is kept (and with it the step's phi values and kernel) when the controller would grow it by a
-#: factor between 1 and this: a few more steps, but most of them reuse the tables
+#: factor between 1 and this: a few more steps, many of which reuse the tables
 H_HOLD = 1.5
 #: a step over this many grid points or more is shortened to end on the last of them
 ALIGN_MIN = 8
 #: the linearisation is renewed when a saturable slope has drifted by more than this (relative)
-RELIN_DRIFT = 0.9
+RELIN_DRIFT = 0.995
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
