@@ -98,7 +98,7 @@ _FALL = np.array([[math.factorial(k) / math.factorial(k - mm) if mm <= k else 0.
                   for k in range(_NN)])
 _MAXIT = 10
 #: nodes where the error estimate is evaluated: the middle of the step and its end
-_ERR_NODES = (DEG // 2, DEG)
+_ERR_NODES = np.array([DEG // 2, DEG])
 #: grid points per chunk of the in-step grid evaluation (the mode and compartment tables stay in L1)
 GB = 64
 #: Newton stops when the residual (or the estimated distance to the solution) is below this fraction of the
@@ -309,6 +309,7 @@ def expo_segment(
         gc = np.empty((ns, _NN))  # coefficients in tau
         gprev = np.zeros((ns, _NN))
         clast = np.empty((2, ns))
+        etab = np.empty((2, 2, n))  # per-step table of the error estimate
         qc = np.empty((n, _NN))  # modal forcing coefficients in tau
         pc = np.empty((n, _NN))  # ... in s - t (absolute time offset)
         dq = np.empty(_NN)
@@ -462,6 +463,21 @@ def expo_segment(
                                 for k in range(_NN):
                                     acc += ps[k, i] * _VINV[k, ll]
                                 kmat[o_ + ll, i] = acc
+                # the error estimate's response of every mode to T_(DEG-1) and T_DEG, at its two nodes
+                for ie in range(2):
+                    ni = _ERR_NODES[ie]
+                    tau = _NODES[ni]
+                    for j in range(n):
+                        e7 = 0.0
+                        e8 = 0.0
+                        tp = tau
+                        for k in range(_NN):
+                            f = _FACT[k] * tp * ph3[k + 1, j, ni - 1]
+                            e7 += _TLAST[0, k] * f
+                            e8 += _TLAST[1, k] * f
+                            tp *= tau
+                        etab[ie, 0, j] = e7
+                        etab[ie, 1, j] = e8
             # free response of the saturable states at the nodes (from the step's start state)
             for q in range(ns):
                 for i in range(DEG):
@@ -597,17 +613,10 @@ def expo_segment(
             # error estimate: the effect of the last Chebyshev term at every node (the solution inside the
             # step, not only its end: the grid values come from it)
             err = 0.0
-            for ni in _ERR_NODES:
-                tau = _NODES[ni]
+            for ie in range(2):
                 for j in range(n):
-                    e7 = 0.0
-                    e8 = 0.0
-                    tp = tau
-                    for k in range(_NN):
-                        f = _FACT[k] * tp * ph3[k + 1, j, ni - 1]
-                        e7 += _TLAST[0, k] * f
-                        e8 += _TLAST[1, k] * f
-                        tp *= tau
+                    e7 = etab[ie, 0, j]
+                    e8 = etab[ie, 1, j]
                     c7 = 0.0
                     c8 = 0.0
                     for q in range(ns):
