@@ -28,7 +28,7 @@ H_MIN = 1e-9  # min
 SATURABLE_METHODS = ("exponential", "dp5")
 #: the kernel used when ``solve_drug`` is not told (``simulate_population`` uses this)
 DEFAULT_SATURABLE = "exponential"
-EXPO_RTOL = 1e-9
+EXPO_RTOL = 1e-8
 #: a patient whose saturable segment needs more linearisations of the exponential kernel than this is handed
 #: to the explicit kernel for that segment (0: never; the exponential kernel's Newton collocation integrates
 #: saturated segments too, e.g. the perfusion hour, in ~50 steps instead of ~500)

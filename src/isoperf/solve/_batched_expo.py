@@ -16,8 +16,9 @@ sequence per patient, patients in parallel, so a patient's result does not depen
   orthogonal eigenvectors (the decomposition of ``solve/_batched_exact.py``). The remainder
   ``G_s(t) = F'_s(x*) x_s - F_s(x)`` (a scalar per saturable term) is the only thing approximated. The
   linearisation is renewed at the start of a step when a slope has drifted by more than ``RELIN_DRIFT``
-  (relative: by a factor ~10, e.g. a liver passing from far below to far above Km); in between, the Newton
-  iterations below absorb the drift, so that an eigen-decomposition is rarely needed.
+  (relative: by a factor ~200); in between, the Newton iterations below absorb the drift (a liver passing
+  from far below to far above Km included), so that an eigen-decomposition is rarely needed (~1 per segment
+  on the reference model; the accuracy does not depend on it, the error estimate below controls it).
 * Over a step ``[t, t + h]`` each ``G_s`` is the degree-``DEG`` polynomial through its values at the
   Chebyshev-Lobatto nodes ``tau_i = (1 - cos(i pi/DEG))/2`` (``tau = (s - t)/h``). With a polynomial forcing
   every mode is solved exactly: ``w(T) = e^(lam T) w0 + sum_k k! P_k T^(k+1) phi_(k+1)(lam T)`` (``P_k`` the
@@ -28,17 +29,24 @@ sequence per patient, patients in parallel, so a patient's result does not depen
   sum K_(qi,rl) G_r(tau_l)`` (``K`` the modal solution projected on the saturable states, built once per
   step). The collocation equations ``G_q(tau_i) = F'_q(x*) u_q - F_q(u_q)`` (``DEG`` unknowns per saturable
   term) are solved by a simplified Newton method (the matrix ``I - dG/du K`` factorised once per step) on
-  that small dense system, so the step size is not bound by a fixed-point contraction. When it does not
+  that small dense system, so the step size is not bound by a fixed-point contraction. It stops when the
+  residual, or from the second correction on the distance to the solution estimated from the contraction
+  rate (``theta/(1 - theta) |correction|``), is below ``SWEEP_TOL`` of the tolerance. When it does not
   converge the step is rejected and halved.
 * Error estimate: the effect of the forcing's last two Chebyshev coefficients (``T_(DEG-1)``, ``T_DEG``:
   conservative, and not fooled by one coefficient that happens to be small) on the solution at the middle of
   the step and at its end. The interior matters: collocation is superconvergent at the step end, and the grid
-  values come from inside the step. Step-size exponent ``1/(DEG + 1)``. On the reference model (variant B)
-  this takes ~48 steps for the perfusion hour and ~21 for 60-1440 min (Dormand-Prince 5(4): ~500 and, with
-  the former degree-4 collocation, ~110), with grid values within ~2e-11 of a tight reference.
-* Steps are not tied to the output grid: the grid values are the same exact formula evaluated inside the
+  values come from inside the step. Step-size exponent ``1/(DEG + 1)``; the step size is held when the
+  controller would grow it by a factor below ``H_HOLD``, and the step's tables (``phi`` values at the nodes,
+  kernel ``K``) are kept while the step size and the linearisation are. On the reference model (variant B,
+  rtol 1e-8 as the population runner uses) this takes ~43 steps for the perfusion hour and ~21 for
+  60-1440 min (Dormand-Prince 5(4) at 1e-10: ~500 and ~110), with grid values within ~1e-9 (relative to the
+  peak) of a tight reference.
+* Steps are not tied to the output grid (except that a step over ``ALIGN_MIN`` uniform grid points or more is
+  shortened to end on the last of them): the grid values are the same exact formula evaluated inside the
   step (on a uniform grid by exact propagation from one grid point to the next, ``phi`` values computed once
-  per linearisation), so Cmax/Tmax and the curves come from the integrated trajectory itself. The grid
+  per linearisation; from the step start itself when it is a grid point, otherwise from the first grid point
+  by the formula), so Cmax/Tmax and the curves come from the integrated trajectory itself. The grid
   points of a step are handled in chunks of ``GB``: the propagation's polynomial part for the whole chunk
   (vectorised), then one ``e^(lam dt)`` recurrence per mode, then every compartment over the chunk.
 * Sinks, counters and AUCs are exact integrals of that trajectory (``int w`` uses ``phi_(k+2)``); the
@@ -90,13 +98,19 @@ _FALL = np.array([[math.factorial(k) / math.factorial(k - mm) if mm <= k else 0.
                   for k in range(_NN)])
 _MAXIT = 10
 #: nodes where the error estimate is evaluated: the middle of the step and its end
-_ERR_NODES = (DEG // 2, DEG)
+_ERR_NODES = np.array([DEG // 2, DEG])
 #: grid points per chunk of the in-step grid evaluation (the mode and compartment tables stay in L1)
 GB = 64
-#: Newton stops when its last correction moved a node value by less than this fraction of the tolerance
+#: Newton stops when the residual (or the estimated distance to the solution) is below this fraction of the
+#: tolerance
 SWEEP_TOL = 1e-3
+#: the step size is kept (and with it the step's phi values and kernel) when the controller would grow it by a
+#: factor between 1 and this: a few more steps, many of which reuse the tables
+H_HOLD = 1.5
+#: a step over this many grid points or more is shortened to end on the last of them
+ALIGN_MIN = 8
 #: the linearisation is renewed when a saturable slope has drifted by more than this (relative)
-RELIN_DRIFT = 0.9
+RELIN_DRIFT = 0.995
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -117,21 +131,20 @@ def _phis(z, out):  # noqa: ANN001, ANN202
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _phis_many(zs, nz, out, sr, ibig):  # noqa: ANN001, ANN202
+def _phis_many(zs, nz, out, ibig):  # noqa: ANN001, ANN202
     """``out[k, j] = phi_k(zs[j])`` for ``j < nz`` (as :func:`_phis`, the arguments' independent recurrences
-    side by side so that they vectorise or overlap; ``sr``, ``ibig``: scratch of length >= nz)."""
+    side by side so that they vectorise or overlap; ``ibig``: scratch of length >= nz)."""
+    # (the loops over the terms innermost: their trip counts are constants, so they are unrolled and the loop over
+    # the arguments vectorises with the sums in registers)
     for ix in range(nz):
-        sr[ix] = _PHIK[_NSER - 1]
-    for it in range(_NSER - 2, -1, -1):
-        c = _PHIK[it]
-        for ix in range(nz):
-            sr[ix] = c + zs[ix] * sr[ix]
-    for ix in range(nz):
-        out[_KPHI, ix] = sr[ix]
-    for k in range(_KPHI - 1, -1, -1):
-        c = _IFACT[k]
-        for ix in range(nz):
-            out[k, ix] = c + zs[ix] * out[k + 1, ix]
+        z = zs[ix]
+        s = _PHIK[_NSER - 1]
+        for it in range(_NSER - 2, -1, -1):
+            s = _PHIK[it] + z * s
+        out[_KPHI, ix] = s
+        for k in range(_KPHI - 1, -1, -1):
+            s = _IFACT[k] + z * s
+            out[k, ix] = s
     # |z| > _ZSER: forward recurrence from e^z (indices collected first: a branch inside the loop above would
     # be if-converted into masked scatters, costly even when no argument needs it)
     nbig = 0
@@ -251,6 +264,7 @@ def expo_segment(
         # --- scratch
         msym = np.empty((n, n))
         vec = np.empty((n, n))
+        vcon = np.empty((n, n))  # concentrations from the modes
         lam = np.empty(n)
         sub = np.empty((n, n))
         dsub = np.empty(n)
@@ -272,7 +286,6 @@ def expo_segment(
         nv = n * DEG
         # flat layouts, the node index (1..DEG, stored 0..DEG-1) fastest: the loops over the nodes vectorise
         xz = np.empty(nv)  # tau_i h lam_j at [j DEG + i]
-        sr = np.empty(nv)
         ibig = np.empty(nv, dtype=np.int64)
         phv = np.empty((_NPHI, nv))  # phi_k(tau_i h lam_j) at [k, j DEG + i]
         ph3 = phv.reshape((_NPHI, n, DEG))  # the same, [k, j, i]
@@ -296,6 +309,7 @@ def expo_segment(
         gc = np.empty((ns, _NN))  # coefficients in tau
         gprev = np.zeros((ns, _NN))
         clast = np.empty((2, ns))
+        etab = np.empty((2, 2, n))  # per-step table of the error estimate
         qc = np.empty((n, _NN))  # modal forcing coefficients in tau
         pc = np.empty((n, _NN))  # ... in s - t (absolute time offset)
         dq = np.empty(_NN)
@@ -304,7 +318,6 @@ def expo_segment(
         rt = np.empty((n, GB))
         ct = np.empty(GB)
         zm = np.empty(n)
-        srm = np.empty(n)
         phm = np.empty((_NPHI, n))
         wcur = np.empty(n)
         gval = np.empty(GB)
@@ -320,6 +333,7 @@ def expo_segment(
         have_prev = False
         hprev = 0.0
         h = 0.0
+        hk = -1.0  # step size of the per-step tables (phi values, kernel), -1: none
         jn = 0
         failed = False
         nsteps = 0
@@ -346,6 +360,10 @@ def expo_segment(
                         msym[i, j] = s_
                         msym[j, i] = s_
                 eigh_blocks(msym, lam, vec, sub, dsub, esc, idx)
+                for i in range(n):
+                    c_ = ivl[i] / dh[i]
+                    for j in range(n):
+                        vcon[i, j] = c_ * vec[i, j]
                 for j in range(n):
                     acc = 0.0
                     for i in range(n):
@@ -383,54 +401,90 @@ def expo_segment(
                         for j in range(n):
                             prev[(q * ns + r) * n + j] = pr[q, j] * ev[r, j]
                 relin = False
+                hk = -1.0
             h = min(h, t1 - t)
             last = t + h >= t1
             if last:
                 h = t1 - t
+            tn = t1 if last else t + h
+            if uniform and not last and jn < kk and tg[jn] <= tn:
+                # a step over ALIGN_MIN grid points or more ends on the last one (the next step's grid values then
+                # start from its initial state, without phi values of their own)
+                jl = min(kk - 1, jn + int((tn - tg[jn]) / dgrid))
+                while jl > jn and tg[jl] > tn:
+                    jl -= 1
+                if jl - jn + 1 >= ALIGN_MIN and tg[jl] < tn:
+                    tn = tg[jl]
+                    h = tn - t
             # modal state at the step start
             for j in range(n):
                 acc = 0.0
                 for i in range(n):
                     acc += vec[i, j] * dh[i] * u[i]
                 w[j] = acc
-            # phi_k at every node and mode at once: the series (then the backward recurrence) for all, vectorised;
-            # the forward recurrence from e^z replaces it where |z| > _ZSER (same values as _phis)
-            for i in range(DEG):
-                ht[i] = _NODES[i + 1] * h
-            for j in range(n):
+            # per-step tables (phi values at the nodes, kernel): kept while the step size and the linearisation
+            # are (the step-size controller holds h when it would grow it by less than H_HOLD)
+            if h != hk:
+                hk = h
+                # phi_k at every node and mode at once: the series (then the backward recurrence) for all,
+                # vectorised; the forward recurrence from e^z replaces it where |z| > _ZSER (same values as _phis)
                 for i in range(DEG):
-                    xz[j * DEG + i] = ht[i] * lam[j]
-            _phis_many(xz, nv, phv, sr, ibig)
-            for i in range(DEG):
-                tpw[0, i] = ht[i]
-            for k in range(1, _NN):
+                    ht[i] = _NODES[i + 1] * h
+                for j in range(n):
+                    for i in range(DEG):
+                        xz[j * DEG + i] = ht[i] * lam[j]
+                _phis_many(xz, nv, phv, ibig)
                 for i in range(DEG):
-                    tpw[k, i] = tpw[k - 1, i] * _NODES[i + 1]
-            # saturable states at the nodes: free response and the kernel of the remainder's node values
-            # (sums into a scalar per node, the node loop outside: no stores inside the sums, so the node loop
-            # vectorises without alias checks)
+                    tpw[0, i] = ht[i]
+                for k in range(1, _NN):
+                    for i in range(DEG):
+                        tpw[k, i] = tpw[k - 1, i] * _NODES[i + 1]
+                # kernel of the saturable states' node values on the remainder's node values (the node loop, of
+                # constant length, innermost: it vectorises)
+                for q in range(ns):
+                    for r in range(ns):
+                        o_ = (q * ns + r) * n
+                        for k in range(_NN):
+                            for i in range(DEG):
+                                ps[k, i] = 0.0
+                        for j in range(n):
+                            pj = prev[o_ + j]
+                            for k in range(_NN):
+                                for i in range(DEG):
+                                    ps[k, i] += pj * ph3[k + 1, j, i]
+                        for k in range(_NN):
+                            fk = _FACT[k]
+                            for i in range(DEG):
+                                ps[k, i] = ps[k, i] * fk * tpw[k, i]
+                        o_ = (q * ns + r) * _NN
+                        for ll in range(_NN):
+                            for i in range(DEG):
+                                acc = 0.0
+                                for k in range(_NN):
+                                    acc += ps[k, i] * _VINV[k, ll]
+                                kmat[o_ + ll, i] = acc
+                # the error estimate's response of every mode to T_(DEG-1) and T_DEG, at its two nodes
+                for ie in range(2):
+                    ni = _ERR_NODES[ie]
+                    tau = _NODES[ni]
+                    for j in range(n):
+                        e7 = 0.0
+                        e8 = 0.0
+                        tp = tau
+                        for k in range(_NN):
+                            f = _FACT[k] * tp * ph3[k + 1, j, ni - 1]
+                            e7 += _TLAST[0, k] * f
+                            e8 += _TLAST[1, k] * f
+                            tp *= tau
+                        etab[ie, 0, j] = e7
+                        etab[ie, 1, j] = e8
+            # free response of the saturable states at the nodes (from the step's start state)
             for q in range(ns):
                 for i in range(DEG):
                     acc = 0.0
                     for j in range(n):
                         acc += pr[q, j] * (ph3[0, j, i] * w[j] + ht[i] * beta[j] * ph3[1, j, i])
                     afree[q, i] = acc
-                for r in range(ns):
-                    o_ = (q * ns + r) * n
-                    for k in range(_NN):
-                        fk = _FACT[k]
-                        for i in range(DEG):
-                            acc = 0.0
-                            for j in range(n):
-                                acc += prev[o_ + j] * ph3[k + 1, j, i]
-                            ps[k, i] = acc * fk * tpw[k, i]
-                    o_ = (q * ns + r) * _NN
-                    for ll in range(_NN):
-                        for i in range(DEG):
-                            acc = 0.0
-                            for k in range(_NN):
-                                acc += ps[k, i] * _VINV[k, ll]
-                            kmat[o_ + ll, i] = acc
             # remainder at the start; initial guess: the previous step's polynomial extrapolated (same
             # linearisation), else constant
             for q in range(ns):
@@ -448,16 +502,18 @@ def expo_segment(
                         gv[q, ni] = g0
             conv = False
             nit = 0
+            dprev = 0.0
             for _it in range(_MAXIT):
                 nit += 1
                 for q in range(ns):
                     for i in range(DEG):
-                        acc = afree[q, i]
-                        for r in range(ns):
-                            o_ = (q * ns + r) * _NN
-                            for ll in range(_NN):
-                                acc += kmat[o_ + ll, i] * gv[r, ll]
-                        acc8[i] = acc
+                        acc8[i] = afree[q, i]
+                    for r in range(ns):
+                        o_ = (q * ns + r) * _NN
+                        for ll in range(_NN):
+                            gl_ = gv[r, ll]
+                            for i in range(DEG):
+                                acc8[i] += kmat[o_ + ll, i] * gl_
                     sq_ = slope[q]
                     vq = vm[q]
                     kq = kml[q]
@@ -494,9 +550,23 @@ def expo_segment(
                     if not _lu_factor(jac, nu, piv):
                         break
                 _lu_apply(jac, res, nu, piv)
+                dnorm = 0.0
                 for q in range(ns):
                     for ni in range(1, _NN):
-                        gv[q, ni] += res[q * DEG + ni - 1]
+                        dg_ = res[q * DEG + ni - 1]
+                        gv[q, ni] += dg_
+                        dl_ = h * abs(dg_) / (atol[p] + rtol * abs(usat[q, ni - 1]))
+                        if dl_ > dnorm:
+                            dnorm = dl_
+                # from the second correction on: the distance to the solution estimated from the contraction
+                # rate, theta/(1 - theta) |correction|; small enough, the iterate is taken without the residual
+                # that would confirm it
+                if nit > 1:
+                    theta = dnorm / dprev
+                    if theta < 0.5 and theta * dnorm <= (1.0 - theta) * SWEEP_TOL:
+                        conv = True
+                        break
+                dprev = dnorm
             if not conv:
                 if h * 0.5 < h_min:
                     failed = True
@@ -543,17 +613,10 @@ def expo_segment(
             # error estimate: the effect of the last Chebyshev term at every node (the solution inside the
             # step, not only its end: the grid values come from it)
             err = 0.0
-            for ni in _ERR_NODES:
-                tau = _NODES[ni]
+            for ie in range(2):
                 for j in range(n):
-                    e7 = 0.0
-                    e8 = 0.0
-                    tp = tau
-                    for k in range(_NN):
-                        f = _FACT[k] * tp * ph3[k + 1, j, ni - 1]
-                        e7 += _TLAST[0, k] * f
-                        e8 += _TLAST[1, k] * f
-                        tp *= tau
+                    e7 = etab[ie, 0, j]
+                    e8 = etab[ie, 1, j]
                     c7 = 0.0
                     c8 = 0.0
                     for q in range(ns):
@@ -578,8 +641,7 @@ def expo_segment(
                     failed = True
                     break
                 continue
-            # --- accepted: grid values inside (t, t + h]
-            tn = t1 if last else t + h
+            # --- accepted: grid values inside (t, tn]
             rh = 1.0 / h
             for j in range(n):
                 hp = 1.0
@@ -590,19 +652,22 @@ def expo_segment(
             while jn < kk and tg[jn] <= tn:
                 jn += 1
             mstep = jn - jb
-            need_rg = uniform and mstep > 1
+            # a step starting on a grid point: its grid points all by the recurrence, from the step start
+            aligned = uniform and jb > 0 and tg[jb - 1] == t
+            sh = 1 if aligned else 0
+            need_rg = uniform and mstep > 1 - sh
             off = 0.0
             for g0 in range(0, mstep, GB):
                 gm = min(GB, mstep - g0)
                 gs = 0  # points of the chunk already in wt
-                if g0 == 0 or not uniform:
+                if (g0 == 0 and not aligned) or not uniform:
                     # the first point of the step (every point on a non-uniform grid): the exact formula
                     gs = 1 if uniform else gm
                     for g in range(gs):
                         off = tg[jb + g0 + g] - t
                         for j in range(n):
                             zm[j] = lam[j] * off
-                        _phis_many(zm, n, phm, srm, ibig)
+                        _phis_many(zm, n, phm, ibig)
                         for j in range(n):
                             acc = phm[0, j] * w[j]
                             op = off
@@ -611,8 +676,9 @@ def expo_segment(
                                 op *= off
                             wt[j, g] = acc
                 if need_rg:
-                    # further grid points: exact propagation from the first one over g grid steps,
-                    # w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor coefficients there)
+                    # further grid points: exact propagation from the first one (from the step start if aligned)
+                    # over g grid steps, w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor
+                    # coefficients there)
                     for j in range(n):
                         for mm in range(_NN):
                             acc = 0.0
@@ -632,16 +698,19 @@ def expo_segment(
                 if uniform and gs < gm:
                     # R(g) for the chunk (vectorised over g), then the recurrence (one chain per mode)
                     for g in range(gm):
-                        gval[g] = float(g0 + g - 1)
+                        gval[g] = float(g0 + g - 1 + sh)
                     for j in range(n):
-                        for g in range(gm):  # (g = 0 of the first chunk is not used)
+                        for g in range(gm):  # (g = 0 of the first chunk unused unless aligned)
                             acc = rg[j, _NN - 1]
                             gi = gval[g]
                             for d in range(_NN - 2, -1, -1):
                                 acc = acc * gi + rg[j, d]
                             rt[j, g] = acc
                     for j in range(n):
-                        wcur[j] = wt[j, GB - 1] if g0 > 0 else wt[j, 0]
+                        if g0 > 0:
+                            wcur[j] = wt[j, GB - 1]
+                        else:
+                            wcur[j] = w[j] if aligned else wt[j, 0]
                     for g in range(gs, gm):  # modes inner: their independent chains overlap
                         for j in range(n):
                             v_ = edg[j] * wcur[j] + rt[j, g]
@@ -649,25 +718,41 @@ def expo_segment(
                             wt[j, g] = v_
                 # compartments from the modes (vectorised over the chunk), maxima, curves
                 for i in range(n):
+                    v_ = vcon[i, 0]
                     for g in range(gm):
-                        ct[g] = 0.0
-                    for j in range(n):
-                        v_ = vec[i, j]
+                        ct[g] = v_ * wt[0, g]
+                    for j in range(1, n):
+                        v_ = vcon[i, j]
                         for g in range(gm):
                             ct[g] += v_ * wt[j, g]
-                    c_ = ivl[i]
-                    d_ = dh[i]
-                    for g in range(gm):
-                        ct[g] = c_ * ct[g] / d_
+                    # maximum of the chunk branch-free (four independent chains), then its first position
                     mx = cmax[p, i]
-                    gb_ = -1
-                    for g in range(gm):
-                        if ct[g] > mx:
-                            mx = ct[g]
-                            gb_ = g
-                    if gb_ >= 0:
-                        cmax[p, i] = mx
-                        tmax[p, i] = tg[jb + g0 + gb_]
+                    m0 = mx
+                    m1 = mx
+                    m2 = mx
+                    m3 = mx
+                    g4 = gm - gm % 4
+                    for g in range(0, g4, 4):
+                        v0 = ct[g]
+                        v1 = ct[g + 1]
+                        v2 = ct[g + 2]
+                        v3 = ct[g + 3]
+                        m0 = v0 if v0 > m0 else m0
+                        m1 = v1 if v1 > m1 else m1
+                        m2 = v2 if v2 > m2 else m2
+                        m3 = v3 if v3 > m3 else m3
+                    for g in range(g4, gm):
+                        v0 = ct[g]
+                        m0 = v0 if v0 > m0 else m0
+                    m0 = m1 if m1 > m0 else m0
+                    m2 = m3 if m3 > m2 else m2
+                    m0 = m2 if m2 > m0 else m0
+                    if m0 > mx:
+                        for g in range(gm):
+                            if ct[g] == m0:
+                                cmax[p, i] = m0
+                                tmax[p, i] = tg[jb + g0 + g]
+                                break
                     if write and orow[i] >= 0:
                         # (unsigned index: no negative-index wraparound, so the copy vectorises)
                         ou = np.uint64((p * nrow + orow[i]) * tlen + j0 + jb + g0)
@@ -695,7 +780,9 @@ def expo_segment(
                 u[i] = un[i]
             t = tn
             nsteps += 1
-            h = h * (5.0 if err == 0.0 else min(5.0, 0.9 * err ** (-1.0 / (DEG + 1))))
+            fac = 5.0 if err == 0.0 else min(5.0, 0.9 * err ** (-1.0 / (DEG + 1)))
+            if fac < 1.0 or fac > H_HOLD:
+                h *= fac
             # renew the linearisation when a slope has drifted
             for q in range(ns):
                 s_new = _sat_slope(vm[q], kml[q], sil[q], u[sat_state[q]])
