@@ -53,15 +53,6 @@ def run_chunk(spec: ProtocolSpec, pop: PopulationSpec, start: int, stop: int, *,
               plan: Plan | None = None, buffers: dict[str, Any] | None = None,
               threads: int | None = None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Table rows (and curves) of patients ``start .. stop-1``. Pure function of its arguments."""
-    cols, out_curves = _chunk_columns(spec, pop, start, stop, curves=curves, plan=plan, buffers=buffers,
-                                      threads=threads)
-    return pd.DataFrame(cols), out_curves
-
-
-def _chunk_columns(spec: ProtocolSpec, pop: PopulationSpec, start: int, stop: int, *, curves: bool = False,
-                   plan: Plan | None = None, buffers: dict[str, Any] | None = None,
-                   threads: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``run_chunk``'s table as columns (concatenated once at the end: no per-chunk DataFrame)."""
     if threads is not None:
         import numba
 
@@ -95,7 +86,7 @@ def _chunk_columns(spec: ProtocolSpec, pop: PopulationSpec, start: int, stop: in
         cols.update(_metrics_columns(drug, o))
         if curves:
             out_curves[drug] = buf  # type: ignore[assignment]
-    return cols, out_curves
+    return pd.DataFrame(cols), out_curves
 
 
 def _chunks(n: int, chunk: int) -> list[tuple[int, int]]:
@@ -140,8 +131,7 @@ class _CurveWriter:
 
 
 def _dask_results(spec: ProtocolSpec, pop: PopulationSpec, parts: list[tuple[int, int]], curves: bool,
-                  scheduler: str | None, workers: int | None
-                  ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+                  scheduler: str | None, workers: int | None) -> Iterator[tuple[pd.DataFrame, dict[str, np.ndarray]]]:
     from dask.distributed import Client, LocalCluster
 
     cluster = None
@@ -157,7 +147,7 @@ def _dask_results(spec: ProtocolSpec, pop: PopulationSpec, parts: list[tuple[int
         pending: list[Any] = []
         todo = iter(parts)
         for a, b in todo:
-            pending.append(client.submit(_chunk_columns, spec, pop, a, b, curves=curves, threads=1, pure=False))
+            pending.append(client.submit(run_chunk, spec, pop, a, b, curves=curves, threads=1, pure=False))
             if len(pending) >= window:
                 break
         while pending:
@@ -166,7 +156,7 @@ def _dask_results(spec: ProtocolSpec, pop: PopulationSpec, parts: list[tuple[int
             fut.release()
             nxt = next(todo, None)
             if nxt is not None:
-                pending.append(client.submit(_chunk_columns, spec, pop, nxt[0], nxt[1], curves=curves, threads=1,
+                pending.append(client.submit(run_chunk, spec, pop, nxt[0], nxt[1], curves=curves, threads=1,
                                              pure=False))
             yield res
     finally:
@@ -220,12 +210,12 @@ def simulate_population(
     parts = _chunks(total, chunk)
     writer = _CurveWriter(Path(curves_path), times) if curves and curves_path is not None else None
     if scheduler is not None or workers is not None:
-        results: Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = _dask_results(
+        results: Iterator[tuple[pd.DataFrame, dict[str, np.ndarray]]] = _dask_results(
             spec, pop, parts, curves, scheduler, workers)
     else:
         buffers: dict[str, Any] = {}
-        results = (_chunk_columns(spec, pop, a, b, curves=curves, plan=plan, buffers=buffers) for a, b in parts)
-    tables: list[dict[str, np.ndarray]] = []
+        results = (run_chunk(spec, pop, a, b, curves=curves, plan=plan, buffers=buffers) for a, b in parts)
+    tables = []
     kept: dict[str, list[np.ndarray]] = {}
     done = 0
     try:
@@ -242,7 +232,7 @@ def simulate_population(
     finally:
         if writer is not None:
             writer.close()
-    table = pd.DataFrame({k: np.concatenate([t[k] for t in tables]) for k in tables[0]})
+    table = pd.concat(tables, ignore_index=True)
     return PopulationResult(
         table=table, times=times,
         curves={d: np.concatenate(v) for d, v in kept.items()},
