@@ -593,6 +593,21 @@ def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, c
             break
 
 
+@nb.njit(cache=True, error_model="numpy", boundscheck=False, inline="always")
+def _lanes_matvec(v, src, dst, n, nl, transpose):  # noqa: ANN001, ANN202
+    """Per lane (patient, innermost), ``dst = V^T src`` (``transpose``) or ``dst = V src``; ``v`` (n, n, L)."""
+    for r in range(n):
+        for lane in range(nl):
+            dst[r, lane] = 0.0
+        for c in range(n):
+            if transpose:
+                for lane in range(nl):
+                    dst[r, lane] += v[c, r, lane] * src[c, lane]
+            else:
+                for lane in range(nl):
+                    dst[r, lane] += v[r, c, lane] * src[c, lane]
+
+
 @nb.njit(parallel=True, cache=True, error_model="numpy")
 def linear_segment(
     amat: np.ndarray,  # (size, n, N) assembled compartment columns
@@ -701,14 +716,8 @@ def linear_segment(
             for lane in range(nl):
                 xb[i, lane] = x[pu + np.uint64(lane), i] * sqb[i, lane]
                 bsb[i, lane] = b[i, pu + np.uint64(lane)] * sqb[i, lane]
-        for k in range(n):
-            for lane in range(nl):
-                w0b[k, lane] = 0.0
-                betab[k, lane] = 0.0
-            for i in range(n):
-                for lane in range(nl):
-                    w0b[k, lane] += vl[i, k, lane] * xb[i, lane]
-                    betab[k, lane] += vl[i, k, lane] * bsb[i, lane]
+        _lanes_matvec(vl, xb, w0b, n, nl, True)
+        _lanes_matvec(vl, bsb, betab, n, nl, True)
         for lane in range(nl):
             p = p0 + lane
             if not sym[lane] or jscr[0, lane] > 0.0:
@@ -736,14 +745,9 @@ def linear_segment(
                 e, p1, p2 = _phis(al[k, k, lane], h_seg)
                 wendb[k, lane] = e * w0b[k, lane] + betab[k, lane] * p1
                 wintb[k, lane] = w0b[k, lane] * p1 + betab[k, lane] * p2
+        _lanes_matvec(vl, wendb, xendb, n, nl, False)
+        _lanes_matvec(vl, wintb, xintb, n, nl, False)
         for i in range(n):
-            for lane in range(nl):
-                xendb[i, lane] = 0.0
-                xintb[i, lane] = 0.0
-            for k in range(n):
-                for lane in range(nl):
-                    xendb[i, lane] += vl[i, k, lane] * wendb[k, lane]
-                    xintb[i, lane] += vl[i, k, lane] * wintb[k, lane]
             for lane in range(nl):
                 xendb[i, lane] = xendb[i, lane] / sqb[i, lane]
                 xintb[i, lane] = xintb[i, lane] / sqb[i, lane]
