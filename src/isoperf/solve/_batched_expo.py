@@ -101,6 +101,8 @@ _MAXIT = 10
 _ERR_NODES = np.array([DEG // 2, DEG])
 #: grid points per chunk of the in-step grid evaluation (the mode and compartment tables stay in L1)
 GB = 64
+#: patients per parallel block (scratch arrays are allocated once per block)
+PATIENT_BLOCK = 16
 #: Newton stops when the residual (or the estimated distance to the solution) is below this fraction of the
 #: tolerance
 SWEEP_TOL = 1e-3
@@ -246,8 +248,9 @@ def expo_segment(
     nrow = curves.shape[1]
     tlen = curves.shape[2]
     cflat = curves.reshape(curves.size)  # C-contiguous (the caller guarantees it)
-    for p in nb.prange(npat):
-        # --- this patient's numbers (contiguous copies; the batch layout is patient-last)
+    nblk = (npat + PATIENT_BLOCK - 1) // PATIENT_BLOCK
+    for blk in nb.prange(nblk):
+        # --- scratch (~60 arrays), allocated once per block of patients instead of once per patient
         a = np.empty((n, n))
         bl = np.empty(n)
         rl = np.empty((m, n))
@@ -257,11 +260,6 @@ def expo_segment(
         sil = np.empty(ns)
         dh = np.empty(n)
         ivl = np.empty(n)
-        copy_patient(amat, b, vmax, km, sinv, p, n, m, ns, a, bl, rl, bnc, vm, kml, sil)
-        for i in range(n):
-            ivl[i] = inv[i, p]
-            dh[i] = math.sqrt(inv[i, p])
-        # --- scratch
         msym = np.empty((n, n))
         vec = np.empty((n, n))
         vcon = np.empty((n, n))  # concentrations from the modes
@@ -326,471 +324,480 @@ def expo_segment(
             orow[out_idx[r]] = r
         edg = np.empty(n)  # e^(lam dgrid)
         cdg = np.empty((n, _NN))  # dgrid^(m+1) phi_(m+1)(lam dgrid)
-        for i in range(n):
-            u[i] = x[p, i]
-        t = t0
-        relin = True
-        have_prev = False
-        hprev = 0.0
-        h = 0.0
-        hk = -1.0  # step size of the per-step tables (phi values, kernel), -1: none
-        jn = 0
-        failed = False
-        nsteps = 0
-        nlin = 0
-        while t < t1:
-            if relin:
-                have_prev = False
-                if max_relin > 0 and nlin >= max_relin:
-                    switch[p] = True
-                    break
-                # --- linearise at u: J0 = A - diag(F'(u)) in symmetric form, eigen-decomposition
-                nlin += 1
-                for q in range(ns):
-                    slope[q] = _sat_slope(vm[q], kml[q], sil[q], u[sat_state[q]])
-                for i in range(n):
+        for p in range(blk * PATIENT_BLOCK, min(npat, (blk + 1) * PATIENT_BLOCK)):
+            # --- this patient's numbers (contiguous copies; the batch layout is patient-last)
+            copy_patient(amat, b, vmax, km, sinv, p, n, m, ns, a, bl, rl, bnc, vm, kml, sil)
+            for i in range(n):
+                ivl[i] = inv[i, p]
+                dh[i] = math.sqrt(inv[i, p])
+            for q in range(ns):
+                for k in range(_NN):
+                    gprev[q, k] = 0.0
+            for i in range(n):
+                u[i] = x[p, i]
+            t = t0
+            relin = True
+            have_prev = False
+            hprev = 0.0
+            h = 0.0
+            hk = -1.0  # step size of the per-step tables (phi values, kernel), -1: none
+            jn = 0
+            failed = False
+            nsteps = 0
+            nlin = 0
+            while t < t1:
+                if relin:
+                    have_prev = False
+                    if max_relin > 0 and nlin >= max_relin:
+                        switch[p] = True
+                        break
+                    # --- linearise at u: J0 = A - diag(F'(u)) in symmetric form, eigen-decomposition
+                    nlin += 1
+                    for q in range(ns):
+                        slope[q] = _sat_slope(vm[q], kml[q], sil[q], u[sat_state[q]])
+                    for i in range(n):
+                        for j in range(n):
+                            msym[i, j] = dh[i] * a[i, j] / dh[j]
+                    for q in range(ns):
+                        i = sat_state[q]
+                        msym[i, i] -= slope[q]
+                    for i in range(n):
+                        for j in range(i + 1, n):
+                            s_ = 0.5 * (msym[i, j] + msym[j, i])
+                            msym[i, j] = s_
+                            msym[j, i] = s_
+                    eigh_blocks(msym, lam, vec, sub, dsub, esc, idx)
+                    for i in range(n):
+                        c_ = ivl[i] / dh[i]
+                        for j in range(n):
+                            vcon[i, j] = c_ * vec[i, j]
                     for j in range(n):
-                        msym[i, j] = dh[i] * a[i, j] / dh[j]
-                for q in range(ns):
-                    i = sat_state[q]
-                    msym[i, i] -= slope[q]
-                for i in range(n):
-                    for j in range(i + 1, n):
-                        s_ = 0.5 * (msym[i, j] + msym[j, i])
-                        msym[i, j] = s_
-                        msym[j, i] = s_
-                eigh_blocks(msym, lam, vec, sub, dsub, esc, idx)
-                for i in range(n):
-                    c_ = ivl[i] / dh[i]
-                    for j in range(n):
-                        vcon[i, j] = c_ * vec[i, j]
+                        acc = 0.0
+                        for i in range(n):
+                            acc += vec[i, j] * dh[i] * bl[i]
+                        beta[j] = acc
+                        for q in range(ns):
+                            ev[q, j] = dh[sat_state[q]] * vec[sat_state[q], j]
+                            pr[q, j] = vec[sat_state[q], j] / dh[sat_state[q]]
+                        if kk > 1 and uniform:
+                            _phis(lam[j] * dgrid, ph)
+                            edg[j] = ph[0]
+                            dpow = dgrid
+                            for mm in range(_NN):
+                                cdg[j, mm] = dpow * ph[mm + 1]
+                                dpow *= dgrid
+                    if h == 0.0:
+                        # initial step: as for explicit methods, from the size of the solution and its slope
+                        d0 = 0.0
+                        d1 = 0.0
+                        for i in range(n):
+                            acc = bl[i]
+                            for j in range(n):
+                                acc += a[i, j] * u[j]
+                            for q in range(ns):
+                                if sat_state[q] == i:
+                                    acc -= _sat_flux(vm[q], kml[q], sil[q], u[i])
+                            sc = atol[p] + rtol * abs(u[i])
+                            d0 += (u[i] / sc) ** 2
+                            d1 += (acc / sc) ** 2
+                        d0 = math.sqrt(d0 / n)
+                        d1 = math.sqrt(d1 / n)
+                        h = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+                    for q in range(ns):
+                        for r in range(ns):
+                            for j in range(n):
+                                prev[(q * ns + r) * n + j] = pr[q, j] * ev[r, j]
+                    relin = False
+                    hk = -1.0
+                h = min(h, t1 - t)
+                last = t + h >= t1
+                if last:
+                    h = t1 - t
+                tn = t1 if last else t + h
+                if uniform and not last and jn < kk and tg[jn] <= tn:
+                    # a step over ALIGN_MIN grid points or more ends on the last one (the next step's grid values then
+                    # start from its initial state, without phi values of their own)
+                    jl = min(kk - 1, jn + int((tn - tg[jn]) / dgrid))
+                    while jl > jn and tg[jl] > tn:
+                        jl -= 1
+                    if jl - jn + 1 >= ALIGN_MIN and tg[jl] < tn:
+                        tn = tg[jl]
+                        h = tn - t
+                # modal state at the step start
                 for j in range(n):
                     acc = 0.0
                     for i in range(n):
-                        acc += vec[i, j] * dh[i] * bl[i]
-                    beta[j] = acc
+                        acc += vec[i, j] * dh[i] * u[i]
+                    w[j] = acc
+                # per-step tables (phi values at the nodes, kernel): kept while the step size and the linearisation
+                # are (the step-size controller holds h when it would grow it by less than H_HOLD)
+                if h != hk:
+                    hk = h
+                    # phi_k at every node and mode at once: the series (then the backward recurrence) for all,
+                    # vectorised; the forward recurrence from e^z replaces it where |z| > _ZSER (same values as _phis)
+                    for i in range(DEG):
+                        ht[i] = _NODES[i + 1] * h
+                    for j in range(n):
+                        for i in range(DEG):
+                            xz[j * DEG + i] = ht[i] * lam[j]
+                    _phis_many(xz, nv, phv, ibig)
+                    for i in range(DEG):
+                        tpw[0, i] = ht[i]
+                    for k in range(1, _NN):
+                        for i in range(DEG):
+                            tpw[k, i] = tpw[k - 1, i] * _NODES[i + 1]
+                    # kernel of the saturable states' node values on the remainder's node values (the node loop, of
+                    # constant length, innermost: it vectorises)
                     for q in range(ns):
-                        ev[q, j] = dh[sat_state[q]] * vec[sat_state[q], j]
-                        pr[q, j] = vec[sat_state[q], j] / dh[sat_state[q]]
-                    if kk > 1 and uniform:
-                        _phis(lam[j] * dgrid, ph)
-                        edg[j] = ph[0]
-                        dpow = dgrid
-                        for mm in range(_NN):
-                            cdg[j, mm] = dpow * ph[mm + 1]
-                            dpow *= dgrid
-                if h == 0.0:
-                    # initial step: as for explicit methods, from the size of the solution and its slope
-                    d0 = 0.0
-                    d1 = 0.0
-                    for i in range(n):
-                        acc = bl[i]
-                        for j in range(n):
-                            acc += a[i, j] * u[j]
-                        for q in range(ns):
-                            if sat_state[q] == i:
-                                acc -= _sat_flux(vm[q], kml[q], sil[q], u[i])
-                        sc = atol[p] + rtol * abs(u[i])
-                        d0 += (u[i] / sc) ** 2
-                        d1 += (acc / sc) ** 2
-                    d0 = math.sqrt(d0 / n)
-                    d1 = math.sqrt(d1 / n)
-                    h = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
-                for q in range(ns):
-                    for r in range(ns):
-                        for j in range(n):
-                            prev[(q * ns + r) * n + j] = pr[q, j] * ev[r, j]
-                relin = False
-                hk = -1.0
-            h = min(h, t1 - t)
-            last = t + h >= t1
-            if last:
-                h = t1 - t
-            tn = t1 if last else t + h
-            if uniform and not last and jn < kk and tg[jn] <= tn:
-                # a step over ALIGN_MIN grid points or more ends on the last one (the next step's grid values then
-                # start from its initial state, without phi values of their own)
-                jl = min(kk - 1, jn + int((tn - tg[jn]) / dgrid))
-                while jl > jn and tg[jl] > tn:
-                    jl -= 1
-                if jl - jn + 1 >= ALIGN_MIN and tg[jl] < tn:
-                    tn = tg[jl]
-                    h = tn - t
-            # modal state at the step start
-            for j in range(n):
-                acc = 0.0
-                for i in range(n):
-                    acc += vec[i, j] * dh[i] * u[i]
-                w[j] = acc
-            # per-step tables (phi values at the nodes, kernel): kept while the step size and the linearisation
-            # are (the step-size controller holds h when it would grow it by less than H_HOLD)
-            if h != hk:
-                hk = h
-                # phi_k at every node and mode at once: the series (then the backward recurrence) for all,
-                # vectorised; the forward recurrence from e^z replaces it where |z| > _ZSER (same values as _phis)
-                for i in range(DEG):
-                    ht[i] = _NODES[i + 1] * h
-                for j in range(n):
-                    for i in range(DEG):
-                        xz[j * DEG + i] = ht[i] * lam[j]
-                _phis_many(xz, nv, phv, ibig)
-                for i in range(DEG):
-                    tpw[0, i] = ht[i]
-                for k in range(1, _NN):
-                    for i in range(DEG):
-                        tpw[k, i] = tpw[k - 1, i] * _NODES[i + 1]
-                # kernel of the saturable states' node values on the remainder's node values (the node loop, of
-                # constant length, innermost: it vectorises)
-                for q in range(ns):
-                    for r in range(ns):
-                        o_ = (q * ns + r) * n
-                        for k in range(_NN):
-                            for i in range(DEG):
-                                ps[k, i] = 0.0
-                        for j in range(n):
-                            pj = prev[o_ + j]
+                        for r in range(ns):
+                            o_ = (q * ns + r) * n
                             for k in range(_NN):
                                 for i in range(DEG):
-                                    ps[k, i] += pj * ph3[k + 1, j, i]
-                        for k in range(_NN):
-                            fk = _FACT[k]
-                            for i in range(DEG):
-                                ps[k, i] = ps[k, i] * fk * tpw[k, i]
-                        o_ = (q * ns + r) * _NN
-                        for ll in range(_NN):
-                            for i in range(DEG):
-                                acc = 0.0
+                                    ps[k, i] = 0.0
+                            for j in range(n):
+                                pj = prev[o_ + j]
                                 for k in range(_NN):
-                                    acc += ps[k, i] * _VINV[k, ll]
-                                kmat[o_ + ll, i] = acc
-                # the error estimate's response of every mode to T_(DEG-1) and T_DEG, at its two nodes
-                for ie in range(2):
-                    ni = _ERR_NODES[ie]
-                    tau = _NODES[ni]
-                    for j in range(n):
-                        e7 = 0.0
-                        e8 = 0.0
-                        tp = tau
-                        for k in range(_NN):
-                            f = _FACT[k] * tp * ph3[k + 1, j, ni - 1]
-                            e7 += _TLAST[0, k] * f
-                            e8 += _TLAST[1, k] * f
-                            tp *= tau
-                        etab[ie, 0, j] = e7
-                        etab[ie, 1, j] = e8
-            # free response of the saturable states at the nodes (from the step's start state)
-            for q in range(ns):
-                for i in range(DEG):
-                    acc = 0.0
-                    for j in range(n):
-                        acc += pr[q, j] * (ph3[0, j, i] * w[j] + ht[i] * beta[j] * ph3[1, j, i])
-                    afree[q, i] = acc
-            # remainder at the start; initial guess: the previous step's polynomial extrapolated (same
-            # linearisation), else constant
-            for q in range(ns):
-                i = sat_state[q]
-                g0 = slope[q] * u[i] - _sat_flux(vm[q], kml[q], sil[q], u[i])
-                gv[q, 0] = g0
-                for ni in range(1, _NN):
-                    if have_prev:
-                        tt = 1.0 + _NODES[ni] * h / hprev
-                        acc = gprev[q, _NN - 1]
-                        for k in range(_NN - 2, -1, -1):
-                            acc = acc * tt + gprev[q, k]
-                        gv[q, ni] = acc
-                    else:
-                        gv[q, ni] = g0
-            conv = False
-            nit = 0
-            dprev = 0.0
-            for _it in range(_MAXIT):
-                nit += 1
+                                    for i in range(DEG):
+                                        ps[k, i] += pj * ph3[k + 1, j, i]
+                            for k in range(_NN):
+                                fk = _FACT[k]
+                                for i in range(DEG):
+                                    ps[k, i] = ps[k, i] * fk * tpw[k, i]
+                            o_ = (q * ns + r) * _NN
+                            for ll in range(_NN):
+                                for i in range(DEG):
+                                    acc = 0.0
+                                    for k in range(_NN):
+                                        acc += ps[k, i] * _VINV[k, ll]
+                                    kmat[o_ + ll, i] = acc
+                    # the error estimate's response of every mode to T_(DEG-1) and T_DEG, at its two nodes
+                    for ie in range(2):
+                        ni = _ERR_NODES[ie]
+                        tau = _NODES[ni]
+                        for j in range(n):
+                            e7 = 0.0
+                            e8 = 0.0
+                            tp = tau
+                            for k in range(_NN):
+                                f = _FACT[k] * tp * ph3[k + 1, j, ni - 1]
+                                e7 += _TLAST[0, k] * f
+                                e8 += _TLAST[1, k] * f
+                                tp *= tau
+                            etab[ie, 0, j] = e7
+                            etab[ie, 1, j] = e8
+                # free response of the saturable states at the nodes (from the step's start state)
                 for q in range(ns):
                     for i in range(DEG):
-                        acc8[i] = afree[q, i]
-                    for r in range(ns):
-                        o_ = (q * ns + r) * _NN
-                        for ll in range(_NN):
-                            gl_ = gv[r, ll]
-                            for i in range(DEG):
-                                acc8[i] += kmat[o_ + ll, i] * gl_
-                    sq_ = slope[q]
-                    vq = vm[q]
-                    kq = kml[q]
-                    sq2 = sil[q]
-                    for i in range(DEG):
-                        uu = acc8[i]
-                        c_ = sq2 * uu
-                        d_ = kq + c_
-                        gn = sq_ * uu - vq * c_ / d_
-                        usat[q, i] = uu
-                        gnw[q, i] = gn
-                        dgv[q, i] = sq_ - vq * kq * sq2 / (d_ * d_)
-                        dlv[q, i] = h * abs(gn - gv[q, i + 1]) / (atol[p] + rtol * abs(uu))
-                delta = 0.0
+                        acc = 0.0
+                        for j in range(n):
+                            acc += pr[q, j] * (ph3[0, j, i] * w[j] + ht[i] * beta[j] * ph3[1, j, i])
+                        afree[q, i] = acc
+                # remainder at the start; initial guess: the previous step's polynomial extrapolated (same
+                # linearisation), else constant
                 for q in range(ns):
-                    for i in range(DEG):
-                        res[q * DEG + i] = gnw[q, i] - gv[q, i + 1]
-                        if dlv[q, i] > delta:
-                            delta = dlv[q, i]
-                stats[p, 2] += 1
-                if delta <= SWEEP_TOL:
-                    conv = True
-                    break
-                # simplified Newton: (I - dG/du K) dG = G(u) - G, the matrix at the first iterate of the step
-                if nit == 1:
-                    for q in range(ns):
-                        for ni in range(1, _NN):
-                            row = q * DEG + ni - 1
-                            for r in range(ns):
-                                o_ = (q * ns + r) * _NN
-                                for ll in range(1, _NN):
-                                    jac[row, r * DEG + ll - 1] = -dgv[q, ni - 1] * kmat[o_ + ll, ni - 1]
-                            jac[row, row] += 1.0
-                    if not _lu_factor(jac, nu, piv):
-                        break
-                _lu_apply(jac, res, nu, piv)
-                dnorm = 0.0
-                for q in range(ns):
+                    i = sat_state[q]
+                    g0 = slope[q] * u[i] - _sat_flux(vm[q], kml[q], sil[q], u[i])
+                    gv[q, 0] = g0
                     for ni in range(1, _NN):
-                        dg_ = res[q * DEG + ni - 1]
-                        gv[q, ni] += dg_
-                        dl_ = h * abs(dg_) / (atol[p] + rtol * abs(usat[q, ni - 1]))
-                        if dl_ > dnorm:
-                            dnorm = dl_
-                # from the second correction on: the distance to the solution estimated from the contraction
-                # rate, theta/(1 - theta) |correction|; small enough, the iterate is taken without the residual
-                # that would confirm it
-                if nit > 1:
-                    theta = dnorm / dprev
-                    if theta < 0.5 and theta * dnorm <= (1.0 - theta) * SWEEP_TOL:
+                        if have_prev:
+                            tt = 1.0 + _NODES[ni] * h / hprev
+                            acc = gprev[q, _NN - 1]
+                            for k in range(_NN - 2, -1, -1):
+                                acc = acc * tt + gprev[q, k]
+                            gv[q, ni] = acc
+                        else:
+                            gv[q, ni] = g0
+                conv = False
+                nit = 0
+                dprev = 0.0
+                for _it in range(_MAXIT):
+                    nit += 1
+                    for q in range(ns):
+                        for i in range(DEG):
+                            acc8[i] = afree[q, i]
+                        for r in range(ns):
+                            o_ = (q * ns + r) * _NN
+                            for ll in range(_NN):
+                                gl_ = gv[r, ll]
+                                for i in range(DEG):
+                                    acc8[i] += kmat[o_ + ll, i] * gl_
+                        sq_ = slope[q]
+                        vq = vm[q]
+                        kq = kml[q]
+                        sq2 = sil[q]
+                        for i in range(DEG):
+                            uu = acc8[i]
+                            c_ = sq2 * uu
+                            d_ = kq + c_
+                            gn = sq_ * uu - vq * c_ / d_
+                            usat[q, i] = uu
+                            gnw[q, i] = gn
+                            dgv[q, i] = sq_ - vq * kq * sq2 / (d_ * d_)
+                            dlv[q, i] = h * abs(gn - gv[q, i + 1]) / (atol[p] + rtol * abs(uu))
+                    delta = 0.0
+                    for q in range(ns):
+                        for i in range(DEG):
+                            res[q * DEG + i] = gnw[q, i] - gv[q, i + 1]
+                            if dlv[q, i] > delta:
+                                delta = dlv[q, i]
+                    stats[p, 2] += 1
+                    if delta <= SWEEP_TOL:
                         conv = True
                         break
-                dprev = dnorm
-            if not conv:
-                if h * 0.5 < h_min:
-                    failed = True
-                    break
-                h *= 0.5
-                have_prev = False
-                continue
-            # final coefficients from the converged node values
-            for q in range(ns):
-                for k in range(_NN):
+                    # simplified Newton: (I - dG/du K) dG = G(u) - G, the matrix at the first iterate of the step
+                    if nit == 1:
+                        for q in range(ns):
+                            for ni in range(1, _NN):
+                                row = q * DEG + ni - 1
+                                for r in range(ns):
+                                    o_ = (q * ns + r) * _NN
+                                    for ll in range(1, _NN):
+                                        jac[row, r * DEG + ll - 1] = -dgv[q, ni - 1] * kmat[o_ + ll, ni - 1]
+                                jac[row, row] += 1.0
+                        if not _lu_factor(jac, nu, piv):
+                            break
+                    _lu_apply(jac, res, nu, piv)
+                    dnorm = 0.0
+                    for q in range(ns):
+                        for ni in range(1, _NN):
+                            dg_ = res[q * DEG + ni - 1]
+                            gv[q, ni] += dg_
+                            dl_ = h * abs(dg_) / (atol[p] + rtol * abs(usat[q, ni - 1]))
+                            if dl_ > dnorm:
+                                dnorm = dl_
+                    # from the second correction on: the distance to the solution estimated from the contraction
+                    # rate, theta/(1 - theta) |correction|; small enough, the iterate is taken without the residual
+                    # that would confirm it
+                    if nit > 1:
+                        theta = dnorm / dprev
+                        if theta < 0.5 and theta * dnorm <= (1.0 - theta) * SWEEP_TOL:
+                            conv = True
+                            break
+                    dprev = dnorm
+                if not conv:
+                    if h * 0.5 < h_min:
+                        failed = True
+                        break
+                    h *= 0.5
+                    have_prev = False
+                    continue
+                # final coefficients from the converged node values
+                for q in range(ns):
+                    for k in range(_NN):
+                        acc = 0.0
+                        acc2 = 0.0
+                        for ni in range(_NN):
+                            acc += _VINV[k, ni] * gv[q, ni]
+                        gc[q, k] = acc
+                    for r in range(2):
+                        acc2 = 0.0
+                        for ni in range(_NN):
+                            acc2 += _CLAST[r, ni] * gv[q, ni]
+                        clast[r, q] = acc2
+                for j in range(n):
+                    for k in range(_NN):
+                        acc = beta[j] if k == 0 else 0.0
+                        for q in range(ns):
+                            acc += ev[q, j] * gc[q, k]
+                        qc[j, k] = acc
+                # end of step and its integral
+                for j in range(n):
+                    acc = ph3[0, j, DEG - 1] * w[j]
+                    acc2 = h * ph3[1, j, DEG - 1] * w[j]
+                    for k in range(_NN):
+                        acc += h * qc[j, k] * _FACT[k] * ph3[k + 1, j, DEG - 1]
+                        acc2 += h * h * qc[j, k] * _FACT[k] * ph3[k + 2, j, DEG - 1]
+                    wn[j] = acc
+                    wint[j] = acc2
+                for i in range(n):
                     acc = 0.0
                     acc2 = 0.0
-                    for ni in range(_NN):
-                        acc += _VINV[k, ni] * gv[q, ni]
-                    gc[q, k] = acc
-                for r in range(2):
-                    acc2 = 0.0
-                    for ni in range(_NN):
-                        acc2 += _CLAST[r, ni] * gv[q, ni]
-                    clast[r, q] = acc2
-            for j in range(n):
-                for k in range(_NN):
-                    acc = beta[j] if k == 0 else 0.0
-                    for q in range(ns):
-                        acc += ev[q, j] * gc[q, k]
-                    qc[j, k] = acc
-            # end of step and its integral
-            for j in range(n):
-                acc = ph3[0, j, DEG - 1] * w[j]
-                acc2 = h * ph3[1, j, DEG - 1] * w[j]
-                for k in range(_NN):
-                    acc += h * qc[j, k] * _FACT[k] * ph3[k + 1, j, DEG - 1]
-                    acc2 += h * h * qc[j, k] * _FACT[k] * ph3[k + 2, j, DEG - 1]
-                wn[j] = acc
-                wint[j] = acc2
-            for i in range(n):
-                acc = 0.0
-                acc2 = 0.0
-                for j in range(n):
-                    acc += vec[i, j] * wn[j]
-                    acc2 += vec[i, j] * wint[j]
-                un[i] = acc / dh[i]
-                uint[i] = acc2 / dh[i]
-            # error estimate: the effect of the last Chebyshev term at every node (the solution inside the
-            # step, not only its end: the grid values come from it)
-            err = 0.0
-            for ie in range(2):
-                for j in range(n):
-                    e7 = etab[ie, 0, j]
-                    e8 = etab[ie, 1, j]
-                    c7 = 0.0
-                    c8 = 0.0
-                    for q in range(ns):
-                        c7 += ev[q, j] * clast[0, q]
-                        c8 += ev[q, j] * clast[1, q]
-                    errw[j] = h * (abs(c7 * e7) + abs(c8 * e8))
-                en = 0.0
-                for i in range(n):
-                    acc3 = 0.0
                     for j in range(n):
-                        acc3 += abs(vec[i, j]) * errw[j]
-                    erru[i] = acc3 / dh[i]
-                    sc = atol[p] + rtol * max(abs(u[i]), abs(un[i]))
-                    en += (erru[i] / sc) ** 2
-                if en > err:
-                    err = en
-            err = math.sqrt(err / n)
-            if err > 1.0:
-                h *= max(0.2, 0.9 * err ** (-1.0 / (DEG + 1)))
-                have_prev = False
-                if h < h_min:
-                    failed = True
-                    break
-                continue
-            # --- accepted: grid values inside (t, tn]
-            rh = 1.0 / h
-            for j in range(n):
-                hp = 1.0
-                for k in range(_NN):
-                    pc[j, k] = qc[j, k] * hp
-                    hp *= rh
-            jb = jn
-            while jn < kk and tg[jn] <= tn:
-                jn += 1
-            mstep = jn - jb
-            # a step starting on a grid point: its grid points all by the recurrence, from the step start
-            aligned = uniform and jb > 0 and tg[jb - 1] == t
-            sh = 1 if aligned else 0
-            need_rg = uniform and mstep > 1 - sh
-            off = 0.0
-            for g0 in range(0, mstep, GB):
-                gm = min(GB, mstep - g0)
-                gs = 0  # points of the chunk already in wt
-                if (g0 == 0 and not aligned) or not uniform:
-                    # the first point of the step (every point on a non-uniform grid): the exact formula
-                    gs = 1 if uniform else gm
-                    for g in range(gs):
-                        off = tg[jb + g0 + g] - t
+                        acc += vec[i, j] * wn[j]
+                        acc2 += vec[i, j] * wint[j]
+                    un[i] = acc / dh[i]
+                    uint[i] = acc2 / dh[i]
+                # error estimate: the effect of the last Chebyshev term at every node (the solution inside the
+                # step, not only its end: the grid values come from it)
+                err = 0.0
+                for ie in range(2):
+                    for j in range(n):
+                        e7 = etab[ie, 0, j]
+                        e8 = etab[ie, 1, j]
+                        c7 = 0.0
+                        c8 = 0.0
+                        for q in range(ns):
+                            c7 += ev[q, j] * clast[0, q]
+                            c8 += ev[q, j] * clast[1, q]
+                        errw[j] = h * (abs(c7 * e7) + abs(c8 * e8))
+                    en = 0.0
+                    for i in range(n):
+                        acc3 = 0.0
                         for j in range(n):
-                            zm[j] = lam[j] * off
-                        _phis_many(zm, n, phm, ibig)
+                            acc3 += abs(vec[i, j]) * errw[j]
+                        erru[i] = acc3 / dh[i]
+                        sc = atol[p] + rtol * max(abs(u[i]), abs(un[i]))
+                        en += (erru[i] / sc) ** 2
+                    if en > err:
+                        err = en
+                err = math.sqrt(err / n)
+                if err > 1.0:
+                    h *= max(0.2, 0.9 * err ** (-1.0 / (DEG + 1)))
+                    have_prev = False
+                    if h < h_min:
+                        failed = True
+                        break
+                    continue
+                # --- accepted: grid values inside (t, tn]
+                rh = 1.0 / h
+                for j in range(n):
+                    hp = 1.0
+                    for k in range(_NN):
+                        pc[j, k] = qc[j, k] * hp
+                        hp *= rh
+                jb = jn
+                while jn < kk and tg[jn] <= tn:
+                    jn += 1
+                mstep = jn - jb
+                # a step starting on a grid point: its grid points all by the recurrence, from the step start
+                aligned = uniform and jb > 0 and tg[jb - 1] == t
+                sh = 1 if aligned else 0
+                need_rg = uniform and mstep > 1 - sh
+                off = 0.0
+                for g0 in range(0, mstep, GB):
+                    gm = min(GB, mstep - g0)
+                    gs = 0  # points of the chunk already in wt
+                    if (g0 == 0 and not aligned) or not uniform:
+                        # the first point of the step (every point on a non-uniform grid): the exact formula
+                        gs = 1 if uniform else gm
+                        for g in range(gs):
+                            off = tg[jb + g0 + g] - t
+                            for j in range(n):
+                                zm[j] = lam[j] * off
+                            _phis_many(zm, n, phm, ibig)
+                            for j in range(n):
+                                acc = phm[0, j] * w[j]
+                                op = off
+                                for k in range(_NN):
+                                    acc += pc[j, k] * _FACT[k] * op * phm[k + 1, j]
+                                    op *= off
+                                wt[j, g] = acc
+                    if need_rg:
+                        # further grid points: exact propagation from the first one (from the step start if aligned)
+                        # over g grid steps, w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor
+                        # coefficients there)
                         for j in range(n):
-                            acc = phm[0, j] * w[j]
-                            op = off
+                            for mm in range(_NN):
+                                acc = 0.0
+                                op = 1.0
+                                for k in range(mm, _NN):
+                                    acc += pc[j, k] * _FALL[k, mm] * op
+                                    op *= off
+                                dq[mm] = acc
+                            dpow = 1.0
+                            for d in range(_NN):
+                                acc = 0.0
+                                for mm in range(_NN - d):
+                                    acc += cdg[j, mm] * dq[mm + d]
+                                rg[j, d] = acc * dpow * _IFACT[d]
+                                dpow *= dgrid
+                        need_rg = False
+                    if uniform and gs < gm:
+                        # R(g) for the chunk (vectorised over g), then the recurrence (one chain per mode)
+                        for g in range(gm):
+                            gval[g] = float(g0 + g - 1 + sh)
+                        for j in range(n):
+                            for g in range(gm):  # (g = 0 of the first chunk unused unless aligned)
+                                acc = rg[j, _NN - 1]
+                                gi = gval[g]
+                                for d in range(_NN - 2, -1, -1):
+                                    acc = acc * gi + rg[j, d]
+                                rt[j, g] = acc
+                        for j in range(n):
+                            if g0 > 0:
+                                wcur[j] = wt[j, GB - 1]
+                            else:
+                                wcur[j] = w[j] if aligned else wt[j, 0]
+                        for g in range(gs, gm):  # modes inner: their independent chains overlap
+                            for j in range(n):
+                                v_ = edg[j] * wcur[j] + rt[j, g]
+                                wcur[j] = v_
+                                wt[j, g] = v_
+                    # compartments from the modes (vectorised over the chunk), maxima, curves
+                    for i in range(n):
+                        v_ = vcon[i, 0]
+                        for g in range(gm):
+                            ct[g] = v_ * wt[0, g]
+                        for j in range(1, n):
+                            v_ = vcon[i, j]
+                            for g in range(gm):
+                                ct[g] += v_ * wt[j, g]
+                        # maximum of the chunk branch-free (four independent chains), then its first position
+                        mx = cmax[p, i]
+                        m0 = mx
+                        m1 = mx
+                        m2 = mx
+                        m3 = mx
+                        g4 = gm - gm % 4
+                        for g in range(0, g4, 4):
+                            v0 = ct[g]
+                            v1 = ct[g + 1]
+                            v2 = ct[g + 2]
+                            v3 = ct[g + 3]
+                            m0 = v0 if v0 > m0 else m0
+                            m1 = v1 if v1 > m1 else m1
+                            m2 = v2 if v2 > m2 else m2
+                            m3 = v3 if v3 > m3 else m3
+                        for g in range(g4, gm):
+                            v0 = ct[g]
+                            m0 = v0 if v0 > m0 else m0
+                        m0 = m1 if m1 > m0 else m0
+                        m2 = m3 if m3 > m2 else m2
+                        m0 = m2 if m2 > m0 else m0
+                        if m0 > mx:
+                            for g in range(gm):
+                                if ct[g] == m0:
+                                    cmax[p, i] = m0
+                                    tmax[p, i] = tg[jb + g0 + g]
+                                    break
+                        if write and orow[i] >= 0:
+                            # (unsigned index: no negative-index wraparound, so the copy vectorises)
+                            ou = np.uint64((p * nrow + orow[i]) * tlen + j0 + jb + g0)
+                            for g in range(gm):
+                                cflat[ou + np.uint64(g)] = ct[g]
+                # non-compartment rows: exact integrals; saturable flux = slope * int x_s - int G_s
+                for r in range(m):
+                    row = n + r
+                    acc = bnc[r] * h
+                    for i in range(n):
+                        acc += rl[r, i] * uint[i]
+                    for q in range(ns):
+                        if sat_sink[q] == row:
+                            gint = 0.0
                             for k in range(_NN):
-                                acc += pc[j, k] * _FACT[k] * op * phm[k + 1, j]
-                                op *= off
-                            wt[j, g] = acc
-                if need_rg:
-                    # further grid points: exact propagation from the first one (from the step start if aligned)
-                    # over g grid steps, w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor
-                    # coefficients there)
-                    for j in range(n):
-                        for mm in range(_NN):
-                            acc = 0.0
-                            op = 1.0
-                            for k in range(mm, _NN):
-                                acc += pc[j, k] * _FALL[k, mm] * op
-                                op *= off
-                            dq[mm] = acc
-                        dpow = 1.0
-                        for d in range(_NN):
-                            acc = 0.0
-                            for mm in range(_NN - d):
-                                acc += cdg[j, mm] * dq[mm + d]
-                            rg[j, d] = acc * dpow * _IFACT[d]
-                            dpow *= dgrid
-                    need_rg = False
-                if uniform and gs < gm:
-                    # R(g) for the chunk (vectorised over g), then the recurrence (one chain per mode)
-                    for g in range(gm):
-                        gval[g] = float(g0 + g - 1 + sh)
-                    for j in range(n):
-                        for g in range(gm):  # (g = 0 of the first chunk unused unless aligned)
-                            acc = rg[j, _NN - 1]
-                            gi = gval[g]
-                            for d in range(_NN - 2, -1, -1):
-                                acc = acc * gi + rg[j, d]
-                            rt[j, g] = acc
-                    for j in range(n):
-                        if g0 > 0:
-                            wcur[j] = wt[j, GB - 1]
-                        else:
-                            wcur[j] = w[j] if aligned else wt[j, 0]
-                    for g in range(gs, gm):  # modes inner: their independent chains overlap
-                        for j in range(n):
-                            v_ = edg[j] * wcur[j] + rt[j, g]
-                            wcur[j] = v_
-                            wt[j, g] = v_
-                # compartments from the modes (vectorised over the chunk), maxima, curves
-                for i in range(n):
-                    v_ = vcon[i, 0]
-                    for g in range(gm):
-                        ct[g] = v_ * wt[0, g]
-                    for j in range(1, n):
-                        v_ = vcon[i, j]
-                        for g in range(gm):
-                            ct[g] += v_ * wt[j, g]
-                    # maximum of the chunk branch-free (four independent chains), then its first position
-                    mx = cmax[p, i]
-                    m0 = mx
-                    m1 = mx
-                    m2 = mx
-                    m3 = mx
-                    g4 = gm - gm % 4
-                    for g in range(0, g4, 4):
-                        v0 = ct[g]
-                        v1 = ct[g + 1]
-                        v2 = ct[g + 2]
-                        v3 = ct[g + 3]
-                        m0 = v0 if v0 > m0 else m0
-                        m1 = v1 if v1 > m1 else m1
-                        m2 = v2 if v2 > m2 else m2
-                        m3 = v3 if v3 > m3 else m3
-                    for g in range(g4, gm):
-                        v0 = ct[g]
-                        m0 = v0 if v0 > m0 else m0
-                    m0 = m1 if m1 > m0 else m0
-                    m2 = m3 if m3 > m2 else m2
-                    m0 = m2 if m2 > m0 else m0
-                    if m0 > mx:
-                        for g in range(gm):
-                            if ct[g] == m0:
-                                cmax[p, i] = m0
-                                tmax[p, i] = tg[jb + g0 + g]
-                                break
-                    if write and orow[i] >= 0:
-                        # (unsigned index: no negative-index wraparound, so the copy vectorises)
-                        ou = np.uint64((p * nrow + orow[i]) * tlen + j0 + jb + g0)
-                        for g in range(gm):
-                            cflat[ou + np.uint64(g)] = ct[g]
-            # non-compartment rows: exact integrals; saturable flux = slope * int x_s - int G_s
-            for r in range(m):
-                row = n + r
-                acc = bnc[r] * h
-                for i in range(n):
-                    acc += rl[r, i] * uint[i]
+                                gint += gc[q, k] / (k + 1)
+                            acc += slope[q] * uint[sat_state[q]] - h * gint
+                    x[p, row] += acc
                 for q in range(ns):
-                    if sat_sink[q] == row:
-                        gint = 0.0
-                        for k in range(_NN):
-                            gint += gc[q, k] / (k + 1)
-                        acc += slope[q] * uint[sat_state[q]] - h * gint
-                x[p, row] += acc
-            for q in range(ns):
-                for k in range(_NN):
-                    gprev[q, k] = gc[q, k]
-            have_prev = True
-            hprev = h
-            for i in range(n):
-                u[i] = un[i]
-            t = tn
-            nsteps += 1
-            fac = 5.0 if err == 0.0 else min(5.0, 0.9 * err ** (-1.0 / (DEG + 1)))
-            if fac < 1.0 or fac > H_HOLD:
-                h *= fac
-            # renew the linearisation when a slope has drifted
-            for q in range(ns):
-                s_new = _sat_slope(vm[q], kml[q], sil[q], u[sat_state[q]])
-                if abs(s_new - slope[q]) > RELIN_DRIFT * max(s_new, slope[q]):
-                    relin = True
-        ok[p] = not failed
-        stats[p, 0] += nsteps
-        stats[p, 1] += nlin
-        if not switch[p]:
-            for i in range(n):
-                x[p, i] = u[i]
+                    for k in range(_NN):
+                        gprev[q, k] = gc[q, k]
+                have_prev = True
+                hprev = h
+                for i in range(n):
+                    u[i] = un[i]
+                t = tn
+                nsteps += 1
+                fac = 5.0 if err == 0.0 else min(5.0, 0.9 * err ** (-1.0 / (DEG + 1)))
+                if fac < 1.0 or fac > H_HOLD:
+                    h *= fac
+                # renew the linearisation when a slope has drifted
+                for q in range(ns):
+                    s_new = _sat_slope(vm[q], kml[q], sil[q], u[sat_state[q]])
+                    if abs(s_new - slope[q]) > RELIN_DRIFT * max(s_new, slope[q]):
+                        relin = True
+            ok[p] = not failed
+            stats[p, 0] += nsteps
+            stats[p, 1] += nlin
+            if not switch[p]:
+                for i in range(n):
+                    x[p, i] = u[i]
