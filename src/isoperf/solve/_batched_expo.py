@@ -13,7 +13,7 @@ sequence per patient, patients in parallel, so a patient's result does not depen
 * ``dx/dt = A x + b - F(x)`` on the compartments, ``F_s = Vmax c/(Km + c)`` on the saturable ones. The
   linear part is ``J0 = A - diag(F'(x*))`` (slopes at a linearisation state ``x*``): ``J0`` keeps the
   symmetric form ``S D`` of the compartment block, so ``D^(1/2) J0 D^(-1/2)`` has real eigenvalues and
-  orthogonal eigenvectors (the decomposition of ``solve/_batched_exact.py``). The remainder
+  orthogonal eigenvectors (the Jacobi decomposition of ``solve/_jacobi.py``). The remainder
   ``G_s(t) = F'_s(x*) x_s - F_s(x)`` (a scalar per saturable term) is the only thing approximated. The
   linearisation is renewed at the start of a step when a slope has drifted by more than ``RELIN_DRIFT``
   (relative: by a factor ~200); in between, the Newton iterations below absorb the drift (a liver passing
@@ -67,8 +67,8 @@ import math
 import numba as nb
 import numpy as np
 
-from isoperf.solve._batched_exact import eigh_blocks
 from isoperf.solve._batched_ode import copy_patient
+from isoperf.solve._jacobi import jacobi_lanes
 
 #: degree of the collocation polynomial (DEG + 1 Chebyshev-Lobatto nodes, the first one the step start)
 DEG = 8
@@ -264,10 +264,9 @@ def expo_segment(
         vec = np.empty((n, n))
         vcon = np.empty((n, n))  # concentrations from the modes
         lam = np.empty(n)
-        sub = np.empty((n, n))
-        dsub = np.empty(n)
-        esc = np.empty(n)
-        idx = np.empty(n, dtype=np.int64)
+        ja = np.empty((n, n, 1))  # the Jacobi solver's layout (one lane)
+        jv = np.empty((n, n, 1))
+        jscr = np.empty((5, 1))
         slope = np.empty(ns)
         ev = np.empty((ns, n))  # modal image of a unit forcing on saturable state s
         pr = np.empty((ns, n))  # saturable state s from the modes
@@ -366,7 +365,17 @@ def expo_segment(
                             s_ = 0.5 * (msym[i, j] + msym[j, i])
                             msym[i, j] = s_
                             msym[j, i] = s_
-                    eigh_blocks(msym, lam, vec, sub, dsub, esc, idx)
+                    for i in range(n):
+                        for j in range(n):
+                            ja[i, j, 0] = msym[i, j]
+                    jacobi_lanes(ja, jv, jscr, 1)
+                    if jscr[0, 0] > 0.0:  # not converged (not seen in practice): the single-patient engine
+                        failed = True
+                        break
+                    for i in range(n):
+                        lam[i] = ja[i, i, 0]
+                        for j in range(n):
+                            vec[i, j] = jv[i, j, 0]
                     for i in range(n):
                         c_ = ivl[i] / dh[i]
                         for j in range(n):
