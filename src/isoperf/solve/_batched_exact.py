@@ -85,6 +85,13 @@ def _phis(lam: float, h: float) -> tuple[float, float, float]:
     return e, p1, p2
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _slow_driven(lam: float, beta: float, h_seg: float) -> bool:
+    """A mode driven by an input whose decay over the segment is slight (``|lam h| <= 1e-2``): its closed
+    form ``beta/lam`` would cancel, so it is stepped from grid point to grid point instead."""
+    return beta != 0.0 and not abs(lam) * h_seg > 1e-2
+
+
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def _modes(n, kk, t0, h_seg, tg, uniform, lam, w0, beta, coef, const, active, pw):  # noqa: ANN001, ANN202
     """w_k(t_j) = coef_k * pw[k, j] + const_k for every active mode (stride-8 power recurrence)."""
@@ -93,7 +100,7 @@ def _modes(n, kk, t0, h_seg, tg, uniform, lam, w0, beta, coef, const, active, pw
         if not active[k] or kk == 0:
             continue
         lk = lam[k]
-        if beta[k] == 0.0 or abs(lk) * h_seg > 1e-2:
+        if not _slow_driven(lk, beta[k], h_seg):
             c = beta[k] / lk if beta[k] != 0.0 else 0.0
             coef[k] = w0[k] + c
             const[k] = -c
@@ -168,7 +175,7 @@ def _blocked_ok(n, h_seg, lam, w0, beta):  # noqa: ANN001, ANN202
     """The blocked evaluation takes every active mode in the closed form ``coef e^(lam tau) + const``
     (the same modes as ``_modes`` on a uniform grid; not a slow mode driven by an input)."""
     for k in range(n):
-        if (w0[k] != 0.0 or beta[k] != 0.0) and beta[k] != 0.0 and not abs(lam[k]) * h_seg > 1e-2:
+        if _slow_driven(lam[k], beta[k], h_seg):  # (an input makes the mode active)
             return False
     return True
 
@@ -214,9 +221,13 @@ def _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, 
     nn = 0
     decreasing = True
     jlen = max(min(JB, kk), 8)  # table length (a single block needs no more)
+    for i in range(n):
+        cq[i] = 0.0
     for k in range(n):
         if w0[k] != 0.0 or beta[k] != 0.0:
             c = beta[k] / lam[k] if beta[k] != 0.0 else 0.0
+            for i in range(n):
+                cq[i] += sq[i] * u[i, k] * -c
             if lam[k] > 0.0:
                 decreasing = False
             e8 = math.exp(lam[k] * h * 8)
@@ -237,13 +248,6 @@ def _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, 
             gq[i, q] = 0.0
         for j in range(jlen):
             ef[q * JB + j] = 0.0
-    for i in range(n):
-        c0 = 0.0
-        for k in range(n):
-            if w0[k] != 0.0 or beta[k] != 0.0:
-                c = beta[k] / lam[k] if beta[k] != 0.0 else 0.0
-                c0 += sq[i] * u[i, k] * -c
-        cq[i] = c0
     for i in range(n):  # compartment by compartment: each curve is written as one sequential stream
         r_out = out_row[i]
         for q in range(ng):
@@ -355,7 +359,7 @@ def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, c
     prunable = True
     for k in range(n):
         active[k] = w0[k] != 0.0 or beta[k] != 0.0
-        if active[k] and (lam[k] > 0.0 or (beta[k] != 0.0 and abs(lam[k]) * h_seg <= 1e-2)):
+        if active[k] and (lam[k] > 0.0 or _slow_driven(lam[k], beta[k], h_seg)):
             prunable = False
     if not prunable or not uniform:
         _modes(n, kk, t0, h_seg, tg, uniform, lam, w0, beta, coef, const, active, pw)
