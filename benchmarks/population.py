@@ -219,7 +219,7 @@ def bench_variant(variant: str, cfg: dict, rr_mod: object | None, log) -> dict: 
     runner.run(z[:64], curves=False)
     compile_s = time.perf_counter() - t0
     old = None
-    if variant == "B":  # the previous kernel (explicit Dormand-Prince 5(4) throughout), in the same run
+    if variant == "B":  # the explicit Dormand-Prince 5(4) kernel throughout, in the same run (cross-check)
         old = IsoperfRunner(variant, cfg["chunk"], saturable="dp5")
         old.run(z[:64], curves=True)
         old.run(z[:64], curves=False)
