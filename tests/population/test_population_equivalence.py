@@ -129,12 +129,19 @@ def test_patient_iiv_targets_documented():
                                     "tumour_arterial_share"}
 
 
-def test_non_uniform_grid_and_iv_infusion_equal_single_engine():
-    """A grid whose last step is shorter (until is not a multiple of step) and an IV infusion after the ILP."""
-    raw = _raw(REF_A)
+def late_iv_on_uneven_grid(path, amount: str) -> dict:
+    """``path``'s protocol on a grid whose last step is shorter (until is not a multiple of step), with an IV
+    infusion of ``amount`` over 30 min starting at 1200 min."""
+    raw = _raw(path)
     raw["output"] = {"until": "1500.5 min", "step": "2 min"}
     raw["procedures"].append({"type": "iv", "start": "1200 min",
-                              "doses": [{"drug": "reference_drug", "amount": "100 mg", "over": "30 min"}]})
+                              "doses": [{"drug": "reference_drug", "amount": amount, "over": "30 min"}]})
+    return raw
+
+
+def test_non_uniform_grid_and_iv_infusion_equal_single_engine():
+    """A grid whose last step is shorter (until is not a multiple of step) and an IV infusion after the ILP."""
+    raw = late_iv_on_uneven_grid(REF_A, "100 mg")
     worst = _compare(raw, {"seed": 3, "iiv": REF_IIV}, n=40)
     assert worst < REL
 

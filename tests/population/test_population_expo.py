@@ -12,7 +12,7 @@ import isoperf.population._run as run_mod
 from isoperf.population import Sample, build_batch, simulate_population, solve_drug
 
 from .protocols_population import REF_B, REF_IIV_B, ROOT
-from .test_population_equivalence import REL, _compare
+from .test_population_equivalence import REL, _compare, late_iv_on_uneven_grid
 
 SEED_ILP = ROOT / "examples" / "seed_ilp.toml"
 #: 5-FU (hepatic and extrahepatic Michaelis-Menten) and mitomycin C by ILP, body size and PK varied
@@ -115,10 +115,7 @@ def test_non_uniform_grid_and_switch_inside_a_segment_equal_single_engine(monkey
 
     monkeypatch.setattr(ode, "nonlinear_segment", spy)
     monkeypatch.setattr(run_mod, "MAX_RELIN", max_relin)
-    raw = _raw(REF_B)
-    raw["output"] = {"until": "1500.5 min", "step": "2 min"}
-    raw["procedures"].append({"type": "iv", "start": "1200 min",
-                              "doses": [{"drug": "reference_drug", "amount": "3000 mg", "over": "30 min"}]})
+    raw = late_iv_on_uneven_grid(REF_B, "3000 mg")
     worst = _compare(raw, {"seed": 4, "iiv": REF_IIV_B}, n=30)
     assert worst < REL
     if max_relin:
