@@ -122,3 +122,25 @@ def test_non_uniform_grid_and_switch_inside_a_segment_equal_single_engine(monkey
         assert any(t0 == 0.0 and k > 0 for t0, k in calls)  # switched inside the perfusion segment
     else:
         assert not calls  # the exponential kernel throughout
+
+
+def test_first_step_is_sized_from_the_remainder_not_from_the_full_slope(monkeypatch):
+    """The linear part is exact, so a segment's first step is bounded by how fast the Michaelis-Menten remainder
+    can vary (a fraction of the time to its pole, c = -Km), not by the explicit-method rule on the full right-hand
+    side (which started the perfusion hour at ~1e-7 min and spent ~8 steps growing out of it: ~43 accepted
+    steps per patient there, ~21 after reconnection)."""
+    import isoperf.solve._batched_expo as expo
+
+    seen: dict[float, np.ndarray] = {}
+    orig = expo.expo_segment
+
+    def spy(*args):  # noqa: ANN002, ANN202
+        orig(*args)
+        seen[float(args[9])] = args[23].copy()  # accepted steps, linearisations, Newton iterations
+
+    monkeypatch.setattr(expo, "expo_segment", spy)
+    out = _solve(REF_B, 64, "exponential")["reference_drug"]
+    assert np.all(out.mass_balance_error <= 1e-9)
+    perfusion, after = seen[0.0][:, 0].mean(), seen[60.0][:, 0].mean()
+    assert perfusion < 39.0, perfusion
+    assert after < 19.5, after

@@ -31,7 +31,7 @@ DEFAULT_SATURABLE = "exponential"
 EXPO_RTOL = 1e-8
 #: a patient whose saturable segment needs more linearisations of the exponential kernel than this is handed
 #: to the explicit kernel for that segment (0: never; the exponential kernel's Newton collocation integrates
-#: saturated segments too, e.g. the perfusion hour, in ~50 steps instead of ~500)
+#: saturated segments too, e.g. the perfusion hour, in ~36 steps instead of ~500)
 MAX_RELIN = 0
 
 
