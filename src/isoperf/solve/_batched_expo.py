@@ -228,6 +228,242 @@ def _lu_apply(a, rhs, nsz, piv):  # noqa: ANN001, ANN202
         rhs[k] = acc / a[k, k]
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _linearise(a, bl, dh, ivl, vm, kml, sil, sat_state, u, uniform_grid, dgrid,  # noqa: ANN001, ANN202, PLR0913
+               slope, lam, vec, vcon, beta, ev, pr, edg, cdg, prev, msym, ja, jv, jscr, ph):
+    """Linearise one patient at ``u``: ``J0 = A - diag(F'(u))`` in symmetric form and its eigen-decomposition
+    (``lam``, ``vec``), the modal images of the inputs and of the saturable terms, and, on a uniform grid
+    (``uniform_grid``), the one-grid-step propagators. False if the eigen-solver did not converge."""
+    n = lam.size
+    ns = sat_state.size
+    for q in range(ns):
+        slope[q] = _sat_slope(vm[q], kml[q], sil[q], u[sat_state[q]])
+    for i in range(n):
+        for j in range(n):
+            msym[i, j] = dh[i] * a[i, j] / dh[j]
+    for q in range(ns):
+        i = sat_state[q]
+        msym[i, i] -= slope[q]
+    for i in range(n):
+        for j in range(i + 1, n):
+            s_ = 0.5 * (msym[i, j] + msym[j, i])
+            msym[i, j] = s_
+            msym[j, i] = s_
+    for i in range(n):
+        for j in range(n):
+            ja[i, j, 0] = msym[i, j]
+    jacobi_lanes(ja, jv, jscr, 1)
+    if jscr[0, 0] > 0.0:  # not converged (not seen in practice): the caller hands the patient on
+        return False
+    for i in range(n):
+        lam[i] = ja[i, i, 0]
+        for j in range(n):
+            vec[i, j] = jv[i, j, 0]
+    for i in range(n):
+        c_ = ivl[i] / dh[i]
+        for j in range(n):
+            vcon[i, j] = c_ * vec[i, j]
+    for j in range(n):
+        acc = 0.0
+        for i in range(n):
+            acc += vec[i, j] * dh[i] * bl[i]
+        beta[j] = acc
+        for q in range(ns):
+            ev[q, j] = dh[sat_state[q]] * vec[sat_state[q], j]
+            pr[q, j] = vec[sat_state[q], j] / dh[sat_state[q]]
+        if uniform_grid:
+            _phis(lam[j] * dgrid, ph)
+            edg[j] = ph[0]
+            dpow = dgrid
+            for mm in range(_NN):
+                cdg[j, mm] = dpow * ph[mm + 1]
+                dpow *= dgrid
+    for q in range(ns):
+        for r in range(ns):
+            for j in range(n):
+                prev[(q * ns + r) * n + j] = pr[q, j] * ev[r, j]
+    return True
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _first_step(a, bl, lam, vm, kml, sil, sat_state, u, span):  # noqa: ANN001, ANN202
+    """The first step of a segment (``span`` long) from the linearisation (see the module docstring)."""
+    n = lam.size
+    ns = sat_state.size
+    # the linear part is exact, so the step is bound by how fast the remainder varies: a fraction of the time
+    # to the pole of each saturable term (c = -Km, at the current rate of change of c) and of the fastest mode's
+    # time constant
+    h = span
+    lmax = 0.0
+    for j in range(n):
+        if abs(lam[j]) > lmax:
+            lmax = abs(lam[j])
+    if lmax * h > 1.0:
+        h = 1.0 / lmax
+    for q in range(ns):
+        i = sat_state[q]
+        acc = bl[i] - _sat_flux(vm[q], kml[q], sil[q], u[i])
+        for j in range(n):
+            acc += a[i, j] * u[j]
+        dc = abs(sil[q] * acc)
+        dist = kml[q] + sil[q] * u[i]
+        if H0_POLE * dist < h * dc:
+            h = H0_POLE * dist / dc
+    return h
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _step_sinks(x, p, h, bnc, rl, uint, sat_state, sat_sink, slope, gc):  # noqa: ANN001, ANN202
+    """Non-compartment rows of patient ``p`` over an accepted step: exact integrals (``uint``: the compartments'
+    integrals over the step); a saturable flux is ``slope * int x_s - int G_s``."""
+    n = uint.size
+    ns = sat_state.size
+    for r in range(bnc.size):
+        row = n + r
+        acc = bnc[r] * h
+        for i in range(n):
+            acc += rl[r, i] * uint[i]
+        for q in range(ns):
+            if sat_sink[q] == row:
+                gint = 0.0
+                for k in range(_NN):
+                    gint += gc[q, k] / (k + 1)
+                acc += slope[q] * uint[sat_state[q]] - h * gint
+        x[p, row] += acc
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _step_grid(p, t, tn, h, jn, qc, lam, w, edg, cdg, vcon, tg, uniform, dgrid,  # noqa: ANN001, ANN202, PLR0913
+               cmax, tmax, cflat, orow, write, nrow, tlen, j0,
+               pc, zw, phm, ibig, wrt, cg, dq, rg):
+    """Grid values inside an accepted step ``(t, tn]`` of patient ``p`` (modal start ``w``, forcing coefficients
+    ``qc`` in tau): maxima into ``cmax``/``tmax`` and, if ``write``, the curves. Returns the next grid index.
+    (The arrays of the step are contiguous, one patient's; the rest is scratch: ``zw`` (2, n), ``wrt`` (2, n, GB),
+    ``cg`` (2, GB); numba inlines at most 30 arguments.)"""
+    n = lam.size
+    kk = tg.size
+    zm, wcur = zw[0], zw[1]
+    wt, rt = wrt[0], wrt[1]
+    ct, gval = cg[0], cg[1]
+    rh = 1.0 / h
+    for j in range(n):
+        hp = 1.0
+        for k in range(_NN):
+            pc[j, k] = qc[j, k] * hp
+            hp *= rh
+    jb = jn
+    while jn < kk and tg[jn] <= tn:
+        jn += 1
+    mstep = jn - jb
+    # a step starting on a grid point: its grid points all by the recurrence, from the step start
+    aligned = uniform and jb > 0 and tg[jb - 1] == t
+    sh = 1 if aligned else 0
+    need_rg = uniform and mstep > 1 - sh
+    off = 0.0
+    for g0 in range(0, mstep, GB):
+        gm = min(GB, mstep - g0)
+        gs = 0  # points of the chunk already in wt
+        if (g0 == 0 and not aligned) or not uniform:
+            # the first point of the step (every point on a non-uniform grid): the exact formula
+            gs = 1 if uniform else gm
+            for g in range(gs):
+                off = tg[jb + g0 + g] - t
+                for j in range(n):
+                    zm[j] = lam[j] * off
+                _phis_many(zm, n, phm, ibig)
+                for j in range(n):
+                    acc = phm[0, j] * w[j]
+                    op = off
+                    for k in range(_NN):
+                        acc += pc[j, k] * _FACT[k] * op * phm[k + 1, j]
+                        op *= off
+                    wt[j, g] = acc
+        if need_rg:
+            # further grid points: exact propagation from the first one (from the step start if aligned)
+            # over g grid steps, w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor
+            # coefficients there)
+            for j in range(n):
+                for mm in range(_NN):
+                    acc = 0.0
+                    op = 1.0
+                    for k in range(mm, _NN):
+                        acc += pc[j, k] * _FALL[k, mm] * op
+                        op *= off
+                    dq[mm] = acc
+                dpow = 1.0
+                for d in range(_NN):
+                    acc = 0.0
+                    for mm in range(_NN - d):
+                        acc += cdg[j, mm] * dq[mm + d]
+                    rg[j, d] = acc * dpow * _IFACT[d]
+                    dpow *= dgrid
+            need_rg = False
+        if uniform and gs < gm:
+            # R(g) for the chunk (vectorised over g), then the recurrence (one chain per mode)
+            for g in range(gm):
+                gval[g] = float(g0 + g - 1 + sh)
+            for j in range(n):
+                for g in range(gm):  # (g = 0 of the first chunk unused unless aligned)
+                    acc = rg[j, _NN - 1]
+                    gi = gval[g]
+                    for d in range(_NN - 2, -1, -1):
+                        acc = acc * gi + rg[j, d]
+                    rt[j, g] = acc
+            for j in range(n):
+                if g0 > 0:
+                    wcur[j] = wt[j, GB - 1]
+                else:
+                    wcur[j] = w[j] if aligned else wt[j, 0]
+            for g in range(gs, gm):  # modes inner: their independent chains overlap
+                for j in range(n):
+                    v_ = edg[j] * wcur[j] + rt[j, g]
+                    wcur[j] = v_
+                    wt[j, g] = v_
+        # compartments from the modes (vectorised over the chunk), maxima, curves
+        for i in range(n):
+            v_ = vcon[i, 0]
+            for g in range(gm):
+                ct[g] = v_ * wt[0, g]
+            for j in range(1, n):
+                v_ = vcon[i, j]
+                for g in range(gm):
+                    ct[g] += v_ * wt[j, g]
+            # maximum of the chunk branch-free (four independent chains), then its first position
+            mx = cmax[p, i]
+            m0 = mx
+            m1 = mx
+            m2 = mx
+            m3 = mx
+            g4 = gm - gm % 4
+            for g in range(0, g4, 4):
+                v0 = ct[g]
+                v1 = ct[g + 1]
+                v2 = ct[g + 2]
+                v3 = ct[g + 3]
+                m0 = v0 if v0 > m0 else m0
+                m1 = v1 if v1 > m1 else m1
+                m2 = v2 if v2 > m2 else m2
+                m3 = v3 if v3 > m3 else m3
+            for g in range(g4, gm):
+                v0 = ct[g]
+                m0 = v0 if v0 > m0 else m0
+            m0 = m1 if m1 > m0 else m0
+            m2 = m3 if m3 > m2 else m2
+            m0 = m2 if m2 > m0 else m0
+            if m0 > mx:
+                for g in range(gm):
+                    if ct[g] == m0:
+                        cmax[p, i] = m0
+                        tmax[p, i] = tg[jb + g0 + g]
+                        break
+            if write and orow[i] >= 0:
+                # (unsigned index: no negative-index wraparound, so the copy vectorises)
+                ou = np.uint64((p * nrow + orow[i]) * tlen + j0 + jb + g0)
+                for g in range(gm):
+                    cflat[ou + np.uint64(g)] = ct[g]
+    return jn
+
+
 @nb.njit(parallel=True, cache=True, error_model="numpy")
 def expo_segment(
     amat: np.ndarray, b: np.ndarray, inv: np.ndarray,  # (size, n, N), (size, N), (n, N)
@@ -316,13 +552,10 @@ def expo_segment(
         pc = np.empty((n, _NN))  # ... in s - t (absolute time offset)
         dq = np.empty(_NN)
         rg = np.empty((n, _NN))  # R(g) coefficients per mode
-        wt = np.empty((n, GB))  # modes at the grid points of a chunk
-        rt = np.empty((n, GB))
-        ct = np.empty(GB)
-        zm = np.empty(n)
+        wrt = np.empty((2, n, GB))  # modes at the grid points of a chunk, and R(g) there
+        cg = np.empty((2, GB))  # one compartment over the chunk, and g
+        zw = np.empty((2, n))
         phm = np.empty((_NPHI, n))
-        wcur = np.empty(n)
-        gval = np.empty(GB)
         orow = np.full(n, -1, dtype=np.int64)
         for r in range(nr):
             orow[out_idx[r]] = r
@@ -357,73 +590,12 @@ def expo_segment(
                         break
                     # --- linearise at u: J0 = A - diag(F'(u)) in symmetric form, eigen-decomposition
                     nlin += 1
-                    for q in range(ns):
-                        slope[q] = _sat_slope(vm[q], kml[q], sil[q], u[sat_state[q]])
-                    for i in range(n):
-                        for j in range(n):
-                            msym[i, j] = dh[i] * a[i, j] / dh[j]
-                    for q in range(ns):
-                        i = sat_state[q]
-                        msym[i, i] -= slope[q]
-                    for i in range(n):
-                        for j in range(i + 1, n):
-                            s_ = 0.5 * (msym[i, j] + msym[j, i])
-                            msym[i, j] = s_
-                            msym[j, i] = s_
-                    for i in range(n):
-                        for j in range(n):
-                            ja[i, j, 0] = msym[i, j]
-                    jacobi_lanes(ja, jv, jscr, 1)
-                    if jscr[0, 0] > 0.0:  # not converged (not seen in practice): the single-patient engine
+                    if not _linearise(a, bl, dh, ivl, vm, kml, sil, sat_state, u, kk > 1 and uniform, dgrid, slope,
+                                      lam, vec, vcon, beta, ev, pr, edg, cdg, prev, msym, ja, jv, jscr, ph):
                         failed = True
                         break
-                    for i in range(n):
-                        lam[i] = ja[i, i, 0]
-                        for j in range(n):
-                            vec[i, j] = jv[i, j, 0]
-                    for i in range(n):
-                        c_ = ivl[i] / dh[i]
-                        for j in range(n):
-                            vcon[i, j] = c_ * vec[i, j]
-                    for j in range(n):
-                        acc = 0.0
-                        for i in range(n):
-                            acc += vec[i, j] * dh[i] * bl[i]
-                        beta[j] = acc
-                        for q in range(ns):
-                            ev[q, j] = dh[sat_state[q]] * vec[sat_state[q], j]
-                            pr[q, j] = vec[sat_state[q], j] / dh[sat_state[q]]
-                        if kk > 1 and uniform:
-                            _phis(lam[j] * dgrid, ph)
-                            edg[j] = ph[0]
-                            dpow = dgrid
-                            for mm in range(_NN):
-                                cdg[j, mm] = dpow * ph[mm + 1]
-                                dpow *= dgrid
                     if h == 0.0:
-                        # initial step: the linear part is exact, so the step is bound by how fast the remainder
-                        # varies: a fraction of the time to the pole of each saturable term (c = -Km, at the
-                        # current rate of change of c) and of the fastest mode's time constant
-                        h = t1 - t
-                        lmax = 0.0
-                        for j in range(n):
-                            if abs(lam[j]) > lmax:
-                                lmax = abs(lam[j])
-                        if lmax * h > 1.0:
-                            h = 1.0 / lmax
-                        for q in range(ns):
-                            i = sat_state[q]
-                            acc = bl[i] - _sat_flux(vm[q], kml[q], sil[q], u[i])
-                            for j in range(n):
-                                acc += a[i, j] * u[j]
-                            dc = abs(sil[q] * acc)
-                            dist = kml[q] + sil[q] * u[i]
-                            if H0_POLE * dist < h * dc:
-                                h = H0_POLE * dist / dc
-                    for q in range(ns):
-                        for r in range(ns):
-                            for j in range(n):
-                                prev[(q * ns + r) * n + j] = pr[q, j] * ev[r, j]
+                        h = _first_step(a, bl, lam, vm, kml, sil, sat_state, u, t1 - t)
                     relin = False
                     hk = -1.0
                 h = min(h, t1 - t)
@@ -666,135 +838,9 @@ def expo_segment(
                         break
                     continue
                 # --- accepted: grid values inside (t, tn]
-                rh = 1.0 / h
-                for j in range(n):
-                    hp = 1.0
-                    for k in range(_NN):
-                        pc[j, k] = qc[j, k] * hp
-                        hp *= rh
-                jb = jn
-                while jn < kk and tg[jn] <= tn:
-                    jn += 1
-                mstep = jn - jb
-                # a step starting on a grid point: its grid points all by the recurrence, from the step start
-                aligned = uniform and jb > 0 and tg[jb - 1] == t
-                sh = 1 if aligned else 0
-                need_rg = uniform and mstep > 1 - sh
-                off = 0.0
-                for g0 in range(0, mstep, GB):
-                    gm = min(GB, mstep - g0)
-                    gs = 0  # points of the chunk already in wt
-                    if (g0 == 0 and not aligned) or not uniform:
-                        # the first point of the step (every point on a non-uniform grid): the exact formula
-                        gs = 1 if uniform else gm
-                        for g in range(gs):
-                            off = tg[jb + g0 + g] - t
-                            for j in range(n):
-                                zm[j] = lam[j] * off
-                            _phis_many(zm, n, phm, ibig)
-                            for j in range(n):
-                                acc = phm[0, j] * w[j]
-                                op = off
-                                for k in range(_NN):
-                                    acc += pc[j, k] * _FACT[k] * op * phm[k + 1, j]
-                                    op *= off
-                                wt[j, g] = acc
-                    if need_rg:
-                        # further grid points: exact propagation from the first one (from the step start if aligned)
-                        # over g grid steps, w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor
-                        # coefficients there)
-                        for j in range(n):
-                            for mm in range(_NN):
-                                acc = 0.0
-                                op = 1.0
-                                for k in range(mm, _NN):
-                                    acc += pc[j, k] * _FALL[k, mm] * op
-                                    op *= off
-                                dq[mm] = acc
-                            dpow = 1.0
-                            for d in range(_NN):
-                                acc = 0.0
-                                for mm in range(_NN - d):
-                                    acc += cdg[j, mm] * dq[mm + d]
-                                rg[j, d] = acc * dpow * _IFACT[d]
-                                dpow *= dgrid
-                        need_rg = False
-                    if uniform and gs < gm:
-                        # R(g) for the chunk (vectorised over g), then the recurrence (one chain per mode)
-                        for g in range(gm):
-                            gval[g] = float(g0 + g - 1 + sh)
-                        for j in range(n):
-                            for g in range(gm):  # (g = 0 of the first chunk unused unless aligned)
-                                acc = rg[j, _NN - 1]
-                                gi = gval[g]
-                                for d in range(_NN - 2, -1, -1):
-                                    acc = acc * gi + rg[j, d]
-                                rt[j, g] = acc
-                        for j in range(n):
-                            if g0 > 0:
-                                wcur[j] = wt[j, GB - 1]
-                            else:
-                                wcur[j] = w[j] if aligned else wt[j, 0]
-                        for g in range(gs, gm):  # modes inner: their independent chains overlap
-                            for j in range(n):
-                                v_ = edg[j] * wcur[j] + rt[j, g]
-                                wcur[j] = v_
-                                wt[j, g] = v_
-                    # compartments from the modes (vectorised over the chunk), maxima, curves
-                    for i in range(n):
-                        v_ = vcon[i, 0]
-                        for g in range(gm):
-                            ct[g] = v_ * wt[0, g]
-                        for j in range(1, n):
-                            v_ = vcon[i, j]
-                            for g in range(gm):
-                                ct[g] += v_ * wt[j, g]
-                        # maximum of the chunk branch-free (four independent chains), then its first position
-                        mx = cmax[p, i]
-                        m0 = mx
-                        m1 = mx
-                        m2 = mx
-                        m3 = mx
-                        g4 = gm - gm % 4
-                        for g in range(0, g4, 4):
-                            v0 = ct[g]
-                            v1 = ct[g + 1]
-                            v2 = ct[g + 2]
-                            v3 = ct[g + 3]
-                            m0 = v0 if v0 > m0 else m0
-                            m1 = v1 if v1 > m1 else m1
-                            m2 = v2 if v2 > m2 else m2
-                            m3 = v3 if v3 > m3 else m3
-                        for g in range(g4, gm):
-                            v0 = ct[g]
-                            m0 = v0 if v0 > m0 else m0
-                        m0 = m1 if m1 > m0 else m0
-                        m2 = m3 if m3 > m2 else m2
-                        m0 = m2 if m2 > m0 else m0
-                        if m0 > mx:
-                            for g in range(gm):
-                                if ct[g] == m0:
-                                    cmax[p, i] = m0
-                                    tmax[p, i] = tg[jb + g0 + g]
-                                    break
-                        if write and orow[i] >= 0:
-                            # (unsigned index: no negative-index wraparound, so the copy vectorises)
-                            ou = np.uint64((p * nrow + orow[i]) * tlen + j0 + jb + g0)
-                            for g in range(gm):
-                                cflat[ou + np.uint64(g)] = ct[g]
-                # non-compartment rows: exact integrals; saturable flux = slope * int x_s - int G_s
-                for r in range(m):
-                    row = n + r
-                    acc = bnc[r] * h
-                    for i in range(n):
-                        acc += rl[r, i] * uint[i]
-                    for q in range(ns):
-                        if sat_sink[q] == row:
-                            gint = 0.0
-                            for k in range(_NN):
-                                gint += gc[q, k] / (k + 1)
-                            acc += slope[q] * uint[sat_state[q]] - h * gint
-                    x[p, row] += acc
+                jn = _step_grid(p, t, tn, h, jn, qc, lam, w, edg, cdg, vcon, tg, uniform, dgrid, cmax, tmax, cflat,
+                                orow, write, nrow, tlen, j0, pc, zw, phm, ibig, wrt, cg, dq, rg)
+                _step_sinks(x, p, h, bnc, rl, uint, sat_state, sat_sink, slope, gc)
                 for q in range(ns):
                     for k in range(_NN):
                         gprev[q, k] = gc[q, k]
