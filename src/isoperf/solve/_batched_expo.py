@@ -29,8 +29,10 @@ sequence per patient, patients in parallel, so a patient's result does not depen
   sum K_(qi,rl) G_r(tau_l)`` (``K`` the modal solution projected on the saturable states, built once per
   step). The collocation equations ``G_q(tau_i) = F'_q(x*) u_q - F_q(u_q)`` (``DEG`` unknowns per saturable
   term) are solved by a simplified Newton method (the matrix ``I - dG/du K`` factorised once per step) on
-  that small dense system, so the step size is not bound by a fixed-point contraction. It stops when the
-  residual, or from the second correction on the distance to the solution estimated from the contraction
+  that small dense system, so the step size is not bound by a fixed-point contraction. Where the plain
+  (fixed-point) iteration already contracts strongly, ``||dG/du K||_inf <= PLAIN_RHO`` (a remainder that
+  hardly varies, e.g. far below or far above Km), it is used instead and the factorisation is skipped (a
+  few more, cheaper, iterations). It stops when the residual, or from the second correction on the distance to the solution estimated from the contraction
   rate (``theta/(1 - theta) |correction|``), is below ``SWEEP_TOL`` of the tolerance. When it does not
   converge the step is rejected and halved.
 * Error estimate: the effect of the forcing's last two Chebyshev coefficients (``T_(DEG-1)``, ``T_DEG``:
@@ -115,6 +117,8 @@ H_HOLD = 1.5
 ALIGN_MIN = 8
 #: the linearisation is renewed when a saturable slope has drifted by more than this (relative)
 RELIN_DRIFT = 0.995
+#: the plain iteration replaces Newton's in a step where its contraction bound ||dG/du K||_inf is at most this
+PLAIN_RHO = 0.05
 #: the first step of a segment: this fraction of the time to the pole of a saturable term (c = -Km at the current
 #: rate of change of c), and at most the fastest mode's time constant
 H0_POLE = 0.25
@@ -697,6 +701,7 @@ def expo_segment(
                         else:
                             gv[q, ni] = g0
                 conv = False
+                plain = False
                 nit = 0
                 dprev = 0.0
                 for _it in range(_MAXIT):
@@ -735,17 +740,25 @@ def expo_segment(
                         break
                     # simplified Newton: (I - dG/du K) dG = G(u) - G, the matrix at the first iterate of the step
                     if nit == 1:
+                        rho = 0.0
                         for q in range(ns):
                             for ni in range(1, _NN):
                                 row = q * DEG + ni - 1
+                                rs_ = 0.0
                                 for r in range(ns):
                                     o_ = (q * ns + r) * _NN
                                     for ll in range(1, _NN):
-                                        jac[row, r * DEG + ll - 1] = -dgv[q, ni - 1] * kmat[o_ + ll, ni - 1]
+                                        v_ = -dgv[q, ni - 1] * kmat[o_ + ll, ni - 1]
+                                        jac[row, r * DEG + ll - 1] = v_
+                                        rs_ += abs(v_)
+                                if rs_ > rho:
+                                    rho = rs_
                                 jac[row, row] += 1.0
-                        if not _lu_factor(jac, nu, piv):
+                        plain = rho <= PLAIN_RHO
+                        if not plain and not _lu_factor(jac, nu, piv):
                             break
-                    _lu_apply(jac, res, nu, piv)
+                    if not plain:
+                        _lu_apply(jac, res, nu, piv)
                     dnorm = 0.0
                     for q in range(ns):
                         for ni in range(1, _NN):
