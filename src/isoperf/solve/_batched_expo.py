@@ -494,6 +494,10 @@ def expo_segment(
     tlen = curves.shape[2]
     cflat = curves.reshape(curves.size)  # C-contiguous (the caller guarantees it)
     nblk = (npat + PATIENT_BLOCK - 1) // PATIENT_BLOCK
+    # the node count as a number the compiler cannot see to be the constant DEG (n >= 1): a loop over a constant
+    # 8 is unrolled and stays scalar (numba does not run LLVM's SLP vectorizer), over a runtime count it is
+    # vectorised. Used where that pays (the kernel build: ~4 % of variant B's time); elsewhere it did not.
+    nd = min(DEG, n * DEG)
     for blk in nb.prange(nblk):
         # --- scratch (~60 arrays), allocated once per block of patients instead of once per patient
         a = np.empty((n, n))
@@ -650,7 +654,7 @@ def expo_segment(
                             for j in range(n):
                                 pj = prev[o_ + j]
                                 for k in range(_NN):
-                                    for i in range(DEG):
+                                    for i in range(nd):
                                         ps[k, i] += pj * ph3[k + 1, j, i]
                             for k in range(_NN):
                                 fk = _FACT[k]
@@ -658,7 +662,7 @@ def expo_segment(
                                     ps[k, i] = ps[k, i] * fk * tpw[k, i]
                             o_ = (q * ns + r) * _NN
                             for ll in range(_NN):
-                                for i in range(DEG):
+                                for i in range(nd):
                                     acc = 0.0
                                     for k in range(_NN):
                                         acc += ps[k, i] * _VINV[k, ll]
