@@ -32,9 +32,9 @@ sequence per patient, patients in parallel, so a patient's result does not depen
   that small dense system, so the step size is not bound by a fixed-point contraction. Where the plain
   (fixed-point) iteration already contracts strongly, ``||dG/du K||_inf <= PLAIN_RHO`` (a remainder that
   hardly varies, e.g. far below or far above Km), it is used instead and the factorisation is skipped (a
-  few more, cheaper, iterations). It stops when the residual, or from the second correction on the distance to the solution estimated from the contraction
-  rate (``theta/(1 - theta) |correction|``), is below ``SWEEP_TOL`` of the tolerance. When it does not
-  converge the step is rejected and halved.
+  few more, cheaper, iterations). It stops when the residual, or from the second correction on the
+  distance to the solution estimated from the contraction rate (``theta/(1 - theta) |correction|``), is
+  below ``SWEEP_TOL`` of the tolerance. When it does not converge the step is rejected and halved.
 * Error estimate: the effect of the forcing's last two Chebyshev coefficients (``T_(DEG-1)``, ``T_DEG``:
   conservative, and not fooled by one coefficient that happens to be small) on the solution at the middle of
   the step and at its end. The interior matters: collocation is superconvergent at the step end, and the grid
