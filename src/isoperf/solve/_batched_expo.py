@@ -56,10 +56,13 @@ sequence per patient, patients in parallel, so a patient's result does not depen
 * Sinks, counters and AUCs are exact integrals of that trajectory (``int w`` uses ``phi_(k+2)``); the
   saturable flux into its sink is ``F'(x*) int x_s - int G_s``, the same flux the compartment lost, so the
   mass balance holds to rounding.
-* Cost: the per-step work is vectorised over the ``DEG`` collocation nodes (the ``phi`` series and
-  recurrences of every node and mode side by side, the saturable-state kernel, the Newton residuals). The
-  scratch is 2-D with the vectorised loop's variable alone as the last index: numba wraps negative indices,
-  and an index ``offset + i`` that LLVM cannot prove non-negative turns the vector loads into gathers.
+* Cost: the per-step work is written with the ``DEG`` collocation nodes as the innermost loop (the ``phi``
+  series and recurrences of every node and mode side by side, the saturable-state kernel, the Newton
+  residuals). numba vectorises such a loop only when its trip count is not a compile-time constant (a loop
+  over a constant 8 is unrolled, and numba does not run LLVM's SLP vectorizer), so the kernel build's node
+  loops run to ``nd``, the node count as a runtime number; elsewhere that did not pay. The scratch is 2-D
+  with the loop's variable alone as the last index: numba wraps negative indices, and an index
+  ``offset + i`` that LLVM cannot prove non-negative turns vector loads into gathers.
 * ``max_relin > 0`` hands a patient needing more linearisations than that in one segment back to the caller
   (``switch``), which then runs the Dormand-Prince kernel (``_batched_ode.py``) for that segment.
 """
