@@ -533,7 +533,8 @@ def expo_segment(
         errw = np.empty(n)
         ph = np.empty(_NPHI)
         nv = n * DEG
-        # flat layouts, the node index (1..DEG, stored 0..DEG-1) fastest: the loops over the nodes vectorise
+        # flat layouts, the node index (1..DEG, stored 0..DEG-1) fastest (loops over the nodes run to nd where
+        # they should vectorise, see the module docstring)
         xz = np.empty(nv)  # tau_i h lam_j at [j DEG + i]
         ibig = np.empty(nv, dtype=np.int64)
         phv = np.empty((_NPHI, nv))  # phi_k(tau_i h lam_j) at [k, j DEG + i]
@@ -794,7 +795,6 @@ def expo_segment(
                 for q in range(ns):
                     for k in range(_NN):
                         acc = 0.0
-                        acc2 = 0.0
                         for ni in range(_NN):
                             acc += _VINV[k, ni] * gv[q, ni]
                         gc[q, k] = acc
