@@ -94,3 +94,65 @@ def test_mass_balance_rows_flags_lost_mass_and_nan():
     assert err[3] == 0.0
     mass_balance_rows(np.zeros((4, 5)), 2, np.array([2]), 4, err)  # a later check keeps the worst (and NaN)
     assert err[1] == pytest.approx(0.01, rel=1e-12) and np.isnan(err[2])
+
+
+def _staged_and_in_place(plan, n: int, saturable: str, monkeypatch) -> tuple[list, list, list]:
+    """Every drug of ``plan`` solved twice: the curves of the earlier segments staged (copied in front of the
+    last segment's rows) and written in place. Returns both outcomes and whether the first was staged."""
+    import isoperf.population._run as run_mod
+
+    rng = np.random.default_rng(5)
+    factors = {k: np.exp(0.3 * rng.standard_normal(n)) for k in ("hepatic_artery_flow", "central_volume")}
+    models, _, _ = build_batch(plan, Sample(np.arange(n), {}, factors))
+    outs: list[list] = [[], []]
+    staged = []
+    for k, share in enumerate((1.0, -1.0)):
+        monkeypatch.setattr(run_mod, "STAGE_MAX_SHARE", share)
+        for model in models.values():
+            curves = np.full((n, len(REPORTED), plan.grid.size), np.nan)
+            outs[k].append(solve_drug(model, plan.grid, n, curves=curves, saturable=saturable))
+            if k == 0:
+                masks = [(plan.grid > s.start) & (plan.grid <= s.end) for s in model.segments]
+                last, _ = run_mod._staging(masks, plan.grid, model.segments[0].start, curves, n, True, {})
+                staged.append(last >= 0)
+    return outs[0], outs[1], staged
+
+
+@pytest.mark.parametrize("path,saturable", [
+    (REF_A, "exponential"), (ROOT / "examples" / "reference_model_mm.toml", "exponential"),
+    (ROOT / "examples" / "reference_model_mm.toml", "dp5"), (ROOT / "examples" / "hai_5fu_cycles.toml", "exponential"),
+    (ROOT / "examples" / "seed_ilp.toml", "exponential"), ("uneven", "exponential")],
+    ids=["A: exact kernel", "B: exponential kernel", "B: Dormand-Prince kernel", "HAI: many segments",
+         "5-FU saturable + MMC", "non-uniform grid: full evaluation"])
+def test_staged_curves_equal_curves_written_in_place(path, saturable, monkeypatch):
+    """Staging the grid points before the last segment only changes the order in which the curves are written
+    (so that each row is one stream in memory): every value, maximum and state is bit-for-bit the same."""
+    if path == "uneven":
+        from .test_population_equivalence import late_iv_on_uneven_grid
+
+        plan = isoperf.build_plan(isoperf.load_protocol(late_iv_on_uneven_grid(REF_A, "100 mg")))
+    else:
+        plan = isoperf.build_plan(isoperf.load_protocol(path))
+    staged, in_place, was_staged = _staged_and_in_place(plan, 24, saturable, monkeypatch)
+    assert all(was_staged)
+    for a, b in zip(staged, in_place, strict=True):
+        assert not np.isnan(a.curves).any()
+        assert np.array_equal(a.curves, b.curves)
+        assert np.array_equal(a.cmax, b.cmax) and np.array_equal(a.tmax, b.tmax)
+        assert np.array_equal(a.final, b.final)
+
+
+def test_stage_is_used_only_for_a_short_fully_covered_prefix():
+    import isoperf.population._run as run_mod
+
+    grid = np.arange(0.0, 101.0)
+    masks = [(grid > 0) & (grid <= 10), (grid > 10) & (grid <= 100)]
+    buf = np.zeros((3, 4, grid.size))
+    last, stage = run_mod._staging(masks, grid, 0.0, buf, 3, True, {})
+    assert last == 1 and stage.shape == (3, 4, 11)
+    assert run_mod._staging(masks, grid, 0.0, buf, 3, False, {})[0] == -1  # no curves
+    assert run_mod._staging([masks[0] | masks[1]], grid, 0.0, buf, 3, True, {})[0] == -1  # one segment
+    long_first = [(grid > 0) & (grid <= 60), (grid > 60) & (grid <= 100)]
+    assert run_mod._staging(long_first, grid, 0.0, buf, 3, True, {})[0] == -1  # prefix over a quarter of the grid
+    gap = [(grid > 2) & (grid <= 10), masks[1]]
+    assert run_mod._staging(gap, grid, 0.0, buf, 3, True, {})[0] == -1  # points 1, 2 covered by no segment

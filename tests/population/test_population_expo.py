@@ -111,7 +111,8 @@ def test_non_uniform_grid_and_switch_inside_a_segment_equal_single_engine(monkey
     orig = ode.nonlinear_segment
 
     def spy(*args):  # noqa: ANN002, ANN202
-        calls.append((float(args[9]), int(args[-1].size)))
+        bound = inspect.signature(orig.py_func).bind(*args).arguments
+        calls.append((float(bound["t0"]), int(bound["sel"].size)))
         return orig(*args)
 
     monkeypatch.setattr(ode, "nonlinear_segment", spy)

@@ -61,6 +61,31 @@ def _apply_events(model: DrugModel, layout: StateLayout, x: np.ndarray, t: float
             x[:, i] = 0.0
 
 
+#: "no staged values" for the kernels
+NO_STAGE = np.zeros((1, 1, 0))
+#: the grid points before the last segment are staged when they are at most this share of the grid
+STAGE_MAX_SHARE = 0.25
+
+
+def _staging(masks: list[np.ndarray], grid: np.ndarray, t0: float, buf: np.ndarray, n: int, write: bool,
+             work: dict) -> tuple[int, np.ndarray]:
+    """Whether the curves of the segments before the last one with grid points go into a stage array first
+    (returns that segment's index, or -1, and the stage (n, R, S), S its first grid index). Only for a prefix
+    of at most ``STAGE_MAX_SHARE`` of the grid that the earlier segments and ``t0`` cover completely."""
+    with_points = [k for k, m in enumerate(masks) if m.any()]
+    if not write or len(with_points) < 2:
+        return -1, NO_STAGE
+    last = with_points[-1]
+    s = int(np.argmax(masks[last]))
+    covered = (grid == t0) | np.logical_or.reduce(masks[:last])
+    if s > STAGE_MAX_SHARE * grid.size or not covered[:s].all():
+        return -1, NO_STAGE
+    stage = work.get("stage")
+    if stage is None or stage.shape[0] < n or stage.shape[1:] != (buf.shape[1], s):
+        stage = work["stage"] = np.empty((n, buf.shape[1], s))
+    return last, stage[:n]
+
+
 def _mass_balance(layout: StateLayout, x: np.ndarray, err: np.ndarray) -> None:
     """Update ``err`` with every patient's relative mass-balance error now (numba, row by row)."""
     from isoperf.solve._batched_exact import mass_balance_rows
@@ -83,7 +108,7 @@ def _single(model: DrugModel, grid: np.ndarray, i: int, layout: StateLayout, out
 
 
 def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray | None = None,
-               index: np.ndarray | None = None, work: dict[int, tuple[np.ndarray, ...]] | None = None,
+               index: np.ndarray | None = None, work: dict | None = None,
                saturable: str | None = None) -> DrugOutcome:
     """Solve ``model`` (numbers are arrays over ``n`` patients) on ``grid``.
 
@@ -118,8 +143,11 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
     buf = curves if curves is not None else np.zeros((1, 1, 1))
     if not buf.flags.c_contiguous:
         buf = np.ascontiguousarray(buf)
+    work = work if work is not None else {}
+    masks = [(grid > s.start) & (grid <= s.end) for s in model.segments]
+    last, stage = _staging(masks, grid, t0, buf, n, write, work)
     if write:
-        buf[:, :, grid == t0] = 0.0
+        (stage if last >= 0 else buf)[:, :, np.flatnonzero(grid == t0)] = 0.0
     post: list[tuple[float, np.ndarray]] = []
     if t0 in event_times:
         _apply_events(model, layout, x, t0, n)
@@ -127,7 +155,6 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
     mb = np.zeros(n)
     redo = np.zeros(n, dtype=bool)
     solver = set()
-    work = work if work is not None else {}
     segs = []
     for k, s in enumerate(model.segments):
         seg = batched_assemble(model, s, layout, n, work.get(k))
@@ -135,14 +162,17 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
         segs.append(seg)
     scale = column(model.total_dose, n)
     atol = np.ascontiguousarray(np.maximum(scale, 1e-300) * ATOL_REL)
-    for seg in segs:
-        mask = (grid > seg.start) & (grid <= seg.end)
+    for k, (seg, mask) in enumerate(zip(segs, masks, strict=True)):
         tg = np.ascontiguousarray(grid[mask])
         j0 = int(np.argmax(mask)) if mask.any() else 0
+        # staged: the segments before the last one with grid points write into the stage, which that one copies
+        # in front of each row (see _batched_exact.py: the curves are then written in address order)
+        target = stage if k < last else buf
+        front = stage if k == last else NO_STAGE
         if seg.linear:
             ok = np.ones(n, dtype=np.bool_)
             linear_segment(seg.matrix, seg.inputs, inv, x, seg.start, seg.end, tg, is_uniform(seg.start, tg),
-                           cmax, tmax, buf, out_row, j0, write, ok)
+                           cmax, tmax, target, out_row, j0, write, ok, front)
             redo |= ~ok
             solver.add("exact (symmetric eigen-decomposition)")
         else:
@@ -153,16 +183,16 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
                 switch = np.zeros(n, dtype=np.bool_)
                 stats = np.zeros((n, 3), dtype=np.int64)
                 expo_segment(seg.matrix, seg.inputs, inv, seg.sat_state, seg.sat_sink, seg.sat_vmax, seg.sat_km,
-                             seg.sat_inv, x, seg.start, seg.end, tg, is_uniform(seg.start, tg), cmax, tmax, buf,
-                             out_idx, j0, write, EXPO_RTOL, atol, H_MIN, ok, stats, MAX_RELIN, switch)
+                             seg.sat_inv, x, seg.start, seg.end, tg, is_uniform(seg.start, tg), cmax, tmax, target,
+                             out_idx, j0, write, EXPO_RTOL, atol, H_MIN, ok, stats, MAX_RELIN, switch, front)
                 sel = np.flatnonzero(switch)
                 if sel.size < n:
                     solver.add(f"exponential integrator, exact linear part (rtol {EXPO_RTOL:g})")
                 x[sel], cmax[sel], tmax[sel] = x0[sel], cmax0[sel], tmax0[sel]
             if sel.size:
                 nonlinear_segment(seg.matrix, seg.inputs, inv, seg.sat_state, seg.sat_sink, seg.sat_vmax,
-                                  seg.sat_km, seg.sat_inv, x, seg.start, seg.end, tg, cmax, tmax, buf, out_idx,
-                                  j0, write, RTOL, atol, H_MIN, ok, sel)
+                                  seg.sat_km, seg.sat_inv, x, seg.start, seg.end, tg, cmax, tmax, target, out_idx,
+                                  j0, write, RTOL, atol, H_MIN, ok, sel, front)
                 solver.add(f"Dormand-Prince 5(4) (rtol {RTOL:g})")
             redo |= ~ok
         _mass_balance(layout, x, mb)

@@ -74,6 +74,7 @@ import math
 import numba as nb
 import numpy as np
 
+from isoperf.solve._batched_exact import copy_run, copy_stage
 from isoperf.solve._batched_ode import copy_patient
 from isoperf.solve._jacobi import jacobi_lanes
 
@@ -464,10 +465,7 @@ def _step_grid(p, t, tn, h, jn, qc, lam, w, edg, cdg, vcon, tg, uniform, dgrid, 
                         tmax[p, i] = tg[jb + g0 + g]
                         break
             if write and orow[i] >= 0:
-                # (unsigned index: no negative-index wraparound, so the copy vectorises)
-                ou = np.uint64((p * nrow + orow[i]) * tlen + j0 + jb + g0)
-                for g in range(gm):
-                    cflat[ou + np.uint64(g)] = ct[g]
+                copy_run(cflat, (p * nrow + orow[i]) * tlen + j0 + jb + g0, ct, 0, gm)
     return jn
 
 
@@ -478,12 +476,13 @@ def expo_segment(
     x: np.ndarray, t0: float, t1: float, tg: np.ndarray, uniform: bool,
     cmax: np.ndarray, tmax: np.ndarray, curves: np.ndarray, out_idx: np.ndarray, j0: int, write: bool,
     rtol: float, atol: np.ndarray, h_min: float, ok: np.ndarray, stats: np.ndarray,
-    max_relin: int, switch: np.ndarray,
+    max_relin: int, switch: np.ndarray, stage: np.ndarray,
 ) -> None:
     """Integrate every patient of the batch over ``[t0, t1]`` (see the module docstring). ``stats[p]``:
     accepted steps, linearisations, Newton iterations (added). ``switch[p]`` is set for a patient that needed
     more than ``max_relin`` linearisations (``max_relin = 0``: never): its state is left as it was, and the
-    caller integrates the segment with the explicit kernel."""
+    caller integrates the segment with the explicit kernel. ``stage`` (N, R, S): the earlier segments' grid
+    values, copied in front of each curve row (``S = j0``; ``S = 0``: none, see ``_batched_exact.py``)."""
     npat = x.shape[0]
     n = inv.shape[0]
     size = x.shape[1]
@@ -496,6 +495,8 @@ def expo_segment(
     nrow = curves.shape[1]
     tlen = curves.shape[2]
     cflat = curves.reshape(curves.size)  # C-contiguous (the caller guarantees it)
+    slen = stage.shape[2]
+    sflat = stage.reshape(stage.size)
     nblk = (npat + PATIENT_BLOCK - 1) // PATIENT_BLOCK
     # the node count as a number the compiler cannot see to be the constant DEG (n >= 1): a loop over a constant
     # 8 is unrolled and stays scalar (numba does not run LLVM's SLP vectorizer), over a runtime count it is
@@ -584,6 +585,10 @@ def expo_segment(
                     gprev[q, k] = 0.0
             for i in range(n):
                 u[i] = x[p, i]
+            if write:  # the staged values in front of each row (here the rows are written step by step, interleaved:
+                # buffering a patient's rows to write them in address order did not pay, the writes hide behind the steps)
+                for r in range(nr):
+                    copy_stage(cflat, p, r, nrow, tlen, sflat, slen)
             t = t0
             relin = True
             have_prev = False
@@ -884,3 +889,4 @@ def expo_segment(
             if not switch[p]:
                 for i in range(n):
                     x[p, i] = u[i]
+

@@ -23,6 +23,8 @@ import math
 import numba as nb
 import numpy as np
 
+from isoperf.solve._batched_exact import copy_stage
+
 # Dormand-Prince 5(4) tableau
 _C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
 _A = np.array([
@@ -77,9 +79,10 @@ def nonlinear_segment(
     sat_state: np.ndarray, sat_sink: np.ndarray, vmax: np.ndarray, km: np.ndarray, sinv: np.ndarray,  # (S, N)
     x: np.ndarray, t0: float, t1: float, tg: np.ndarray,
     cmax: np.ndarray, tmax: np.ndarray, curves: np.ndarray, out_idx: np.ndarray, j0: int, write: bool,
-    rtol: float, atol: np.ndarray, h_min: float, ok: np.ndarray, sel: np.ndarray,
+    rtol: float, atol: np.ndarray, h_min: float, ok: np.ndarray, sel: np.ndarray, stage: np.ndarray,
 ) -> None:
-    """``sel``: the patients to integrate (indices into the batch)."""
+    """``sel``: the patients to integrate (indices into the batch). ``stage`` (N, R, S): the earlier segments' grid
+    values, copied in front of each curve row (``S = j0``; ``S = 0``: none, see ``_batched_exact.py``)."""
     npat = sel.size
     n = inv.shape[0]
     size = x.shape[1]
@@ -87,8 +90,16 @@ def nonlinear_segment(
     ns = sat_state.size
     kk = tg.size
     nr = out_idx.size
+    nrow = curves.shape[1]
+    tlen = curves.shape[2]
+    cflat = curves.reshape(curves.size)  # C-contiguous (the caller guarantees it)
+    slen = stage.shape[2]
+    sflat = stage.reshape(stage.size)
     for pi in nb.prange(npat):
         p = sel[pi]
+        if write:
+            for r in range(nr):
+                copy_stage(cflat, p, r, nrow, tlen, sflat, slen)
         ks = np.zeros((7, n))
         xst = np.zeros((7, n))
         fl = np.zeros((7, max(ns, 1)))
