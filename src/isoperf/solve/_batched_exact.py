@@ -378,7 +378,7 @@ def _maxval(v, kk):  # noqa: ANN001, ANN202
     return m
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", inline="always")  # inlined: a call passes ~17 arrays (reference counts)
 def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, active, pw, row,  # noqa: ANN001, ANN202
                  cmax, tmax, ea, cur, idx, g, ga, cst, live):
     """Running maximum on the grid without curves: march the modes point by point and stop a compartment as
