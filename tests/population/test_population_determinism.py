@@ -60,3 +60,19 @@ def test_covariate_table_identical_for_any_chunking():
     one = simulate_population(raw, LIBRARY_POP, n=60, chunk=60).table
     chunks = simulate_population(raw, LIBRARY_POP, n=60, chunk=7).table
     pd.testing.assert_frame_equal(one, chunks, check_exact=True)
+
+
+def test_run_chunk_gives_the_rows_of_the_table():
+    """``run_chunk`` (a frame per chunk) and ``simulate_population`` (columns filled chunk by chunk, one frame at
+    the end) give the same rows, with the covariate table's string and boolean columns."""
+    import tomllib
+
+    from isoperf.population import run_chunk
+    from isoperf.population._spec import load_population
+
+    raw = tomllib.loads(LIBRARY)
+    table = simulate_population(raw, LIBRARY_POP, n=40, chunk=9).table
+    spec, pop = load_population(raw, LIBRARY_POP)
+    rows, _ = run_chunk(spec, pop.model_copy(update={"n": 40}), 11, 23)
+    pd.testing.assert_frame_equal(table.iloc[11:23].reset_index(drop=True), rows, check_exact=True)
+    assert table["sex"].dtype == object and set(table["sex"]) <= {"female", "male"}
