@@ -34,7 +34,8 @@ def counter_uniforms(seed: int, index: np.ndarray, key: int) -> np.ndarray:
     """Uniforms in the open interval (0, 1), one per entry of ``index``."""
     with np.errstate(over="ignore"):
         idx = np.asarray(index, dtype=np.uint64)
-        s = _mix(np.full(idx.shape, np.uint64(seed & 0xFFFFFFFFFFFFFFFF)) + _GOLDEN)
+        # the stream of (seed, key): the same for every patient, so hashed once (a one-element array: wraps)
+        s = _mix(np.full(1, np.uint64(seed & 0xFFFFFFFFFFFFFFFF)) + _GOLDEN)
         s = _mix(s ^ (np.uint64(key) * _GOLDEN))
         z = _mix(s + (idx + np.uint64(1)) * _GOLDEN)
     return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
