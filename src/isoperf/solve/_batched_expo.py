@@ -114,6 +114,9 @@ PATIENT_BLOCK = 16
 #: Newton stops when the residual (or the estimated distance to the solution) is below this fraction of the
 #: tolerance
 SWEEP_TOL = 1e-3
+#: a factorised Newton matrix is reused by later steps of the same size while dG/du has drifted by at most this
+#: (in the contraction-bound norm); the iteration then contracts about as fast as with a fresh one
+REUSE_RHO = 0.02
 #: the step size is kept (and with it the step's phi values and kernel) when the controller would grow it by a
 #: factor between 1 and this: a few more steps, many of which reuse the tables
 H_HOLD = 1.5
@@ -556,6 +559,8 @@ def expo_segment(
         jac = np.empty((nu, nu))
         res = np.empty(nu)
         piv = np.empty(nu, dtype=np.int64)
+        dlu = np.empty((ns, DEG))  # dG/du at the nodes when the Newton matrix was factorised
+        ksum = np.empty(nu)  # row sums of |K| (fixed with the tables)
         gv = np.empty((ns, _NN))  # G_s at the nodes
         gc = np.empty((ns, _NN))  # coefficients in tau
         gprev = np.zeros((ns, _NN))
@@ -595,6 +600,9 @@ def expo_segment(
             hprev = 0.0
             h = 0.0
             hk = -1.0  # step size of the per-step tables (phi values, kernel), -1: none
+            hlu = -1.0  # step size of the factorised Newton matrix (kept with the tables), -1: none
+            plain = False
+            stale = False
             jn = 0
             failed = False
             nsteps = 0
@@ -615,6 +623,7 @@ def expo_segment(
                         h = _first_step(a, bl, lam, vm, kml, sil, sat_state, u, t1 - t)
                     relin = False
                     hk = -1.0
+                    hlu = -1.0
                 h = min(h, t1 - t)
                 last = t + h >= t1
                 if last:
@@ -714,7 +723,6 @@ def expo_segment(
                         else:
                             gv[q, ni] = g0
                 conv = False
-                plain = False
                 nit = 0
                 dprev = 0.0
                 for _it in range(_MAXIT):
@@ -751,25 +759,47 @@ def expo_segment(
                     if delta <= SWEEP_TOL:
                         conv = True
                         break
-                    # simplified Newton: (I - dG/du K) dG = G(u) - G, the matrix at the first iterate of the step
+                    # simplified Newton: (I - dG/du K) dG = G(u) - G, the matrix at the first iterate of the first
+                    # step of this size (kept while the step size and the linearisation are, as the tables; a step
+                    # that does not converge with a kept matrix is retried with its own)
                     if nit == 1:
+                        # a factorised matrix of this step size and linearisation is kept while dG/du has moved by
+                        # at most REUSE_RHO in the same norm as the contraction bound below (|d dG/du| sum|K|)
+                        stale = hlu == h
+                        if stale:
+                            drift = 0.0
+                            for q in range(ns):
+                                for i in range(DEG):
+                                    d_ = abs(dgv[q, i] - dlu[q, i]) * ksum[q * DEG + i]
+                                    if d_ > drift:
+                                        drift = d_
+                            stale = drift <= REUSE_RHO
+                    if nit == 1 and not stale:
                         rho = 0.0
                         for q in range(ns):
                             for ni in range(1, _NN):
                                 row = q * DEG + ni - 1
                                 rs_ = 0.0
+                                ks_ = 0.0
                                 for r in range(ns):
                                     o_ = (q * ns + r) * _NN
                                     for ll in range(1, _NN):
-                                        v_ = -dgv[q, ni - 1] * kmat[o_ + ll, ni - 1]
+                                        kv_ = kmat[o_ + ll, ni - 1]
+                                        v_ = -dgv[q, ni - 1] * kv_
                                         jac[row, r * DEG + ll - 1] = v_
                                         rs_ += abs(v_)
+                                        ks_ += abs(kv_)
                                 if rs_ > rho:
                                     rho = rs_
                                 jac[row, row] += 1.0
+                                ksum[row] = ks_
+                                dlu[q, ni - 1] = dgv[q, ni - 1]
                         plain = rho <= PLAIN_RHO
-                        if not plain and not _lu_factor(jac, nu, piv):
-                            break
+                        hlu = -1.0
+                        if not plain:
+                            if not _lu_factor(jac, nu, piv):
+                                break
+                            hlu = h
                     if not plain:
                         _lu_apply(jac, res, nu, piv)
                     dnorm = 0.0
@@ -790,6 +820,9 @@ def expo_segment(
                             break
                     dprev = dnorm
                 if not conv:
+                    if stale:  # (with a kept matrix: retried with its own)
+                        hlu = -1.0
+                        continue
                     if h * 0.5 < h_min:
                         failed = True
                         break
