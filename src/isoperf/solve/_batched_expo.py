@@ -29,7 +29,10 @@ sequence per patient, patients in parallel, so a patient's result does not depen
   sum K_(qi,rl) G_r(tau_l)`` (``K`` the modal solution projected on the saturable states, built once per
   step). The collocation equations ``G_q(tau_i) = F'_q(x*) u_q - F_q(u_q)`` (``DEG`` unknowns per saturable
   term) are solved by a simplified Newton method (the matrix ``I - dG/du K`` factorised once per step) on
-  that small dense system, so the step size is not bound by a fixed-point contraction. Where the plain
+  that small dense system, so the step size is not bound by a fixed-point contraction. A factorised matrix is
+  kept by the later steps of the same size and linearisation (as the tables below) while ``dG/du`` at the
+  nodes has drifted by at most ``REUSE_RHO`` in the norm of the contraction bound (``|d dG/du| sum |K|``); a
+  step that does not converge with a kept matrix is retried with its own. Where the plain
   (fixed-point) iteration already contracts strongly, ``||dG/du K||_inf <= PLAIN_RHO`` (a remainder that
   hardly varies, e.g. far below or far above Km), it is used instead and the factorisation is skipped (a
   few more, cheaper, iterations). It stops when the residual, or from the second correction on the
