@@ -925,4 +925,3 @@ def expo_segment(
             if not switch[p]:
                 for i in range(n):
                     x[p, i] = u[i]
-
