@@ -369,15 +369,6 @@ def _axpy_init_max(dst, g, x, c, kk):  # noqa: ANN001, ANN202
     return m
 
 
-@nb.njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
-def _maxval(v, kk):  # noqa: ANN001, ANN202
-    """Maximum of v[:kk] (vectorised reduction; the max is exact whatever the order)."""
-    m = -np.inf
-    for j in range(kk):
-        m = max(m, v[j])
-    return m
-
-
 @nb.njit(cache=True, error_model="numpy", inline="always")  # inlined: a call passes ~17 arrays (reference counts)
 def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, const, active, pw, row,  # noqa: ANN001, ANN202
                  cmax, tmax, ea, cur, idx, g, ga, cst, live):

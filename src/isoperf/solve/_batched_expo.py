@@ -593,8 +593,8 @@ def expo_segment(
                     gprev[q, k] = 0.0
             for i in range(n):
                 u[i] = x[p, i]
-            if write:  # the staged values in front of each row (here the rows are written step by step, interleaved:
-                # buffering a patient's rows to write them in address order did not pay, the writes hide behind the steps)
+            if write:  # the staged values in front of each row (the rows are then written step by step, interleaved:
+                # buffering a patient's rows to write them out in address order did not measurably change the time)
                 for r in range(nr):
                     copy_stage(cflat, p, r, nrow, tlen, sflat, slen)
             t = t0
@@ -777,7 +777,7 @@ def expo_segment(
                                     if d_ > drift:
                                         drift = d_
                             stale = drift <= REUSE_RHO
-                    if nit == 1 and not stale:
+                    if nit == 1 and not stale:  # a fresh matrix (and the plain-iteration test)
                         rho = 0.0
                         for q in range(ns):
                             for ni in range(1, _NN):
