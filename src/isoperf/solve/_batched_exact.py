@@ -592,8 +592,8 @@ def linear_segment(
             for lane in range(nl):
                 xb[i, lane] = x[pu + np.uint64(lane), i] * sqb[i, lane]
                 bsb[i, lane] = b[i, pu + np.uint64(lane)] * sqb[i, lane]
-        _lanes_matvec(vl, xb, w0b, n, nl, True)
-        _lanes_matvec(vl, bsb, betab, n, nl, True)
+        _lanes_matvec(vl, xb, w0b, n, nl, False)  # (the rows of vl are the eigenvectors)
+        _lanes_matvec(vl, bsb, betab, n, nl, False)
         for lane in range(nl):
             p = p0 + lane
             if not sym[lane] or jscr[0, lane] > 0.0:
@@ -605,7 +605,7 @@ def linear_segment(
                 w0[i] = w0b[i, lane]
                 beta[i] = betab[i, lane]
                 for k in range(n):
-                    u[i, k] = vl[i, k, lane]
+                    u[i, k] = vl[k, i, lane]
             if write and uniform and _blocked_ok(n, h_seg, lam, w0, beta):
                 _grid_blocked(p, n, kk, t0, tg, lam, u, sq, w0, beta, ef, base, gq, cq, gb, accb, cflat, nrow, tlen,
                               order, out_row, j0, cmax, tmax, sflat, slen)
@@ -621,8 +621,8 @@ def linear_segment(
                 e, p1, p2 = _phis(al[k, k, lane], h_seg)
                 wendb[k, lane] = e * w0b[k, lane] + betab[k, lane] * p1
                 wintb[k, lane] = w0b[k, lane] * p1 + betab[k, lane] * p2
-        _lanes_matvec(vl, wendb, xendb, n, nl, False)
-        _lanes_matvec(vl, wintb, xintb, n, nl, False)
+        _lanes_matvec(vl, wendb, xendb, n, nl, True)
+        _lanes_matvec(vl, wintb, xintb, n, nl, True)
         for i in range(n):
             for lane in range(nl):
                 xendb[i, lane] = xendb[i, lane] / sqb[i, lane]

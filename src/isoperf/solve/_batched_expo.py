@@ -278,7 +278,7 @@ def _linearise(a, bl, dh, ivl, vm, kml, sil, sat_state, u, uniform_grid, dgrid, 
     for i in range(n):
         lam[i] = ja[i, i, 0]
         for j in range(n):
-            vec[i, j] = jv[i, j, 0]
+            vec[i, j] = jv[j, i, 0]  # (rows of jv: eigenvectors)
     for i in range(n):
         c_ = ivl[i] / dh[i]
         for j in range(n):
