@@ -56,6 +56,25 @@ def test_batched_assembly_equals_engine_assembly_for_every_patient():
                 assert np.array_equal(bs.inputs[:, i], ref.inputs)
 
 
+def test_batched_assembly_reusing_its_arrays_equals_a_fresh_one():
+    """The arrays of one chunk are refilled for the next (only the entries written last time are cleared)."""
+    spec, pop = load_population(tomllib.loads(LIBRARY), LIBRARY_POP)
+    plan = isoperf.build_plan(spec)
+    first, _, _ = batch.build_batch(plan, sample_population(pop, np.arange(12)))
+    second, _, _ = batch.build_batch(plan, sample_population(pop, np.arange(12, 24)))
+    for name, model in first.items():
+        lay = StateLayout(unstack_model(model, 0))
+        for k, seg in enumerate(model.segments):
+            used = batched_assemble(model, seg, lay, 12)
+            again = batched_assemble(second[name], second[name].segments[k], lay, 12, used.work)
+            fresh = batched_assemble(second[name], second[name].segments[k], lay, 12)
+            assert again.matrix is used.matrix
+            assert np.array_equal(again.matrix, fresh.matrix)
+            assert np.array_equal(again.inputs, fresh.inputs)
+            assert np.array_equal(again.written, fresh.written)
+            assert not np.any(fresh.matrix.any(axis=2) & ~fresh.written)  # every non-zero entry is marked
+
+
 def test_stack_unstack_round_trip():
     plan, sample = _library_batch(5)
     models, _, _ = batch.build_batch(plan, sample)

@@ -1,14 +1,16 @@
 """``assemble`` for a batch: the same matrix as :func:`isoperf.model.assemble`, one per patient.
 
 Mirrors ``isoperf.model._assemble.assemble`` term by term (tested against it); numbers may be arrays.
-Layout: patients last (every term is one contiguous vector operation), and only the compartment columns
-(``assemble`` writes no other column: sinks, counters, AUCs and the dose never feed back).
+Layout: patients last (every term is one contiguous pass), and only the compartment columns (``assemble``
+writes no other column: sinks, counters, AUCs and the dose never feed back). The terms become a small program
+(indices, value columns, constants) that one numba pass applies to the whole batch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from isoperf.model import DrugModel, Segment, StateLayout
@@ -52,68 +54,130 @@ def _nonzero(value: object, col: np.ndarray) -> bool:
     return bool(col.any())
 
 
-def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int,
-                     work: tuple[np.ndarray, ...] | None = None) -> BatchedSegment:
-    """``work``: optional (matrix, inputs) arrays of the right shape to fill (reused between chunks), as
-    returned in ``BatchedSegment.work``; only the entries the last use wrote are cleared."""
-    size, nc = layout.size, layout.n
-    if work is not None and work[0].shape == (size, nc, n):
-        m, b = work[0], work[1]
-        if len(work) > 2:
-            m[work[2]] = 0.0  # the structure is the same in every chunk: clear only what was written
+#: term kinds of the assembly program: a flow out of compartment i into row j (a clearance is one, with the sink
+#: as j), optionally counted in row c with a sign; a first-order decay into row j; an AUC row j reading i
+_FLOW, _DECAY, _AUC = 0, 1, 2
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False, inline="always")
+def _values(cols, consts, v, out):  # noqa: ANN001, ANN202
+    """Value ``v`` of the program for every patient: column ``v`` of ``cols``, or the constant ``-1 - v`` written
+    into ``out`` (a branch per element kept LLVM from vectorising and cost ~25x)."""
+    if v >= 0:
+        return cols[v]
+    c = consts[-1 - v]
+    for p in range(out.size):
+        out[p] = c
+    return out
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def _run_program(m, clear, written, ops, cols, consts, inv):  # noqa: ANN001, ANN202
+    """Clear the entries ``clear`` marks, then apply the terms ``ops`` (rows: kind, i, j, c, v, s) for every
+    patient, term after term as the single-patient ``assemble`` does (the same operations in the same order, so
+    the same numbers), marking the entries written in ``written`` (which may be ``clear`` itself)."""
+    size, nc, n = m.shape
+    for r in range(size):
+        for c in range(nc):
+            if clear[r, c]:
+                m[r, c, :] = 0.0
+            written[r, c] = False
+    vbuf = np.empty(n)
+    sbuf = np.empty(n)
+    for t in range(ops.shape[0]):
+        kind, i, j, c = ops[t, 0], ops[t, 1], ops[t, 2], ops[t, 3]
+        ip = inv[i]
+        mi = m[i, i]
+        mj = m[j, i]
+        if kind == _FLOW:
+            val = _values(cols, consts, ops[t, 4], vbuf)
+            for p in range(n):
+                k = val[p] * ip[p]
+                mi[p] -= k
+                mj[p] += k
+            if c >= 0:
+                sign = _values(cols, consts, ops[t, 5], sbuf)
+                mc = m[c, i]
+                for p in range(n):
+                    mc[p] += sign[p] * (val[p] * ip[p])
+                written[c, i] = True
+            written[i, i] = True
+        elif kind == _DECAY:
+            val = _values(cols, consts, ops[t, 4], vbuf)
+            for p in range(n):
+                mi[p] -= val[p]
+                mj[p] += val[p]
+            written[i, i] = True
         else:
-            m.fill(0.0)
-        b.fill(0.0)
-    else:
+            for p in range(n):
+                mj[p] = ip[p]
+        written[j, i] = True
+
+
+def inverse_volumes(model: DrugModel, n: int) -> np.ndarray:
+    """``1 / (V kp)`` of every compartment, (n_compartments, N), in the model's (= the layout's) order."""
+    return np.stack([1.0 / (column(c.volume, n) * column(c.kp, n)) for c in model.compartments])
+
+
+def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int,
+                     work: tuple[np.ndarray, ...] | None = None, inv: np.ndarray | None = None) -> BatchedSegment:
+    """``work``: optional (matrix, inputs, written) arrays of the right shape to fill (reused between chunks), as
+    returned in ``BatchedSegment.work``; only the entries the last use wrote are cleared. ``inv``: the
+    compartments' ``1 / (V kp)`` (:func:`inverse_volumes`), if the caller has them.
+
+    The terms are collected into a small program (value columns, constants, indices) that one numba pass applies
+    to all patients: the numpy version, a few vector operations per term, took ~0.35 ms per chunk of 4096."""
+    size, nc = layout.size, layout.n
+    fresh = not (work is not None and len(work) > 2 and work[0].shape == (size, nc, n))
+    if fresh:
         m, b = np.zeros((size, nc, n)), np.zeros((size, n))
-    inv = {c.name: 1.0 / (column(c.volume, n) * column(c.kp, n)) for c in model.compartments}
-    touched: set[tuple[int, int]] = set()
+        written = np.zeros((size, nc), dtype=bool)
+    else:
+        m, b, written = work[0], work[1], work[2]
+        b.fill(0.0)
+    if inv is None:
+        inv = inverse_volumes(model, n)
+    cols: list[np.ndarray] = []
+    consts: list[float] = []
+
+    def ref(value: object) -> int:  # a value of the program: a column (>= 0) or a constant (< 0)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            consts.append(float(value))
+            return -len(consts)
+        cols.append(column(value, n))
+        return len(cols) - 1
+
+    ops: list[tuple[int, int, int, int, int, int]] = []
     for f in seg.flows:
-        rate = column(f.rate, n)
-        if not _nonzero(f.rate, rate):
+        if isinstance(f.rate, int | float) and f.rate == 0:
             continue
         i = layout.comp[f.source]
-        j = layout.target(f.target)
-        k = rate * inv[f.source]
-        m[i, i] -= k
-        m[j, i] += k
-        touched |= {(i, i), (j, i)}
-        if f.counter is not None:
-            m[layout.counter[f.counter], i] += column(f.sign, n) * k
-            touched.add((layout.counter[f.counter], i))
-    for c in seg.clearances:
-        cl = column(c.clearance, n)
-        if not _nonzero(c.clearance, cl):
+        c, s = (layout.counter[f.counter], ref(f.sign)) if f.counter is not None else (-1, 0)
+        ops.append((_FLOW, i, layout.target(f.target), c, ref(f.rate), s))
+    for cl in seg.clearances:
+        if isinstance(cl.clearance, int | float) and cl.clearance == 0:
             continue
-        i = layout.comp[c.compartment]
-        k = cl * inv[c.compartment]
-        m[i, i] -= k
-        m[layout.sink[c.sink], i] += k
-        touched |= {(i, i), (layout.sink[c.sink], i)}
+        ops.append((_FLOW, layout.comp[cl.compartment], layout.sink[cl.sink], -1, ref(cl.clearance), 0))
     for d in seg.decays:
-        r = column(d.rate, n)
-        if not _nonzero(d.rate, r):
+        if isinstance(d.rate, int | float) and d.rate == 0:
             continue
-        i = layout.comp[d.compartment]
-        m[i, i] -= r
-        m[layout.sink[d.sink], i] += r
-        touched |= {(i, i), (layout.sink[d.sink], i)}
+        ops.append((_DECAY, layout.comp[d.compartment], layout.sink[d.sink], -1, ref(d.rate), 0))
     for name, i in layout.comp.items():
-        m[layout.auc[name], i] = inv[name]
-        touched.add((layout.auc[name], i))
+        ops.append((_AUC, i, layout.auc[name], -1, 0, 0))
+    col_arr = np.stack(cols) if cols else np.zeros((0, n))
+    _run_program(m, written, written, np.array(ops, dtype=np.int64).reshape(-1, 6), col_arr,
+                 np.array(consts + [0.0]), np.ascontiguousarray(inv))
     for inf in seg.infusions:
         r = column(inf.rate, n)
         b[layout.comp[inf.compartment]] += r
         b[layout.dosed] += r
     sats = [s for s in seg.saturables if _nonzero(s.vmax, column(s.vmax, n))]
-    written = np.zeros((size, nc), dtype=bool)
-    written[tuple(np.array(sorted(touched), dtype=np.int64).reshape(-1, 2).T)] = True
     return BatchedSegment(
         seg.start, seg.end, m, b,
         np.array([layout.comp[s.compartment] for s in sats], dtype=np.int64),
         np.array([layout.sink[s.sink] for s in sats], dtype=np.int64),
         np.stack([column(s.vmax, n) for s in sats]) if sats else np.zeros((0, n)),
         np.stack([column(s.km, n) for s in sats]) if sats else np.zeros((0, n)),
-        np.stack([inv[s.compartment] for s in sats]) if sats else np.zeros((0, n)),
+        np.stack([inv[layout.comp[s.compartment]] for s in sats]) if sats else np.zeros((0, n)),
         written,
     )

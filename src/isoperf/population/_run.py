@@ -16,7 +16,7 @@ import numpy as np
 
 from isoperf._errors import MassBalanceError
 from isoperf.model import Bolus, DrugModel, StateLayout, Transfer
-from isoperf.population._assemble import batched_assemble
+from isoperf.population._assemble import batched_assemble, inverse_volumes
 from isoperf.population._batch import column, unstack_model
 from isoperf.result._result import REPORTED, drug_metrics
 from isoperf.solve import MASS_BALANCE_TOL, run
@@ -132,7 +132,7 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
     out_row = np.full(nc, -1, dtype=np.int64)
     out_row[rows] = np.arange(len(rows))
     out_idx = np.array(rows, dtype=np.int64)
-    inv = np.stack([1.0 / (column(c.volume, n) * column(c.kp, n)) for c in model.compartments])  # (nc, n)
+    inv = inverse_volumes(model, n)  # (nc, n)
     x = np.zeros((n, layout.size))
     t0 = model.segments[0].start
     event_times = sorted({e.time for e in model.events})
@@ -157,7 +157,7 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
     solver = set()
     segs = []
     for k, s in enumerate(model.segments):
-        seg = batched_assemble(model, s, layout, n, work.get(k))
+        seg = batched_assemble(model, s, layout, n, work.get(k), inv)
         work[k] = seg.work
         segs.append(seg)
     scale = column(model.total_dose, n)
