@@ -121,6 +121,8 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
     from isoperf.solve._batched_exact import (  # numba: on first use
         is_uniform,
         linear_segment,
+        post_concentrations,
+        post_maxima,
         symmetric_form_ok,
     )
     from isoperf.solve._batched_expo import expo_segment
@@ -151,7 +153,7 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
     post: list[tuple[float, np.ndarray]] = []
     if t0 in event_times:
         _apply_events(model, layout, x, t0, n)
-        post.append((t0, x[:, :nc] * inv.T))
+        post.append((t0, post_concentrations(x, inv)))
     mb = np.zeros(n)
     redo = np.zeros(n, dtype=bool)
     solver = set()
@@ -198,11 +200,9 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
         _mass_balance(layout, x, mb)
         if seg.end in event_times:
             _apply_events(model, layout, x, seg.end, n)
-            post.append((seg.end, x[:, :nc] * inv.T))
+            post.append((seg.end, post_concentrations(x, inv)))
     for t, conc in post:  # post-event states come after the grid, as in the single-patient metrics
-        better = conc > cmax
-        cmax = np.where(better, conc, cmax)
-        tmax = np.where(better, t, tmax)
+        post_maxima(conc, t, cmax, tmax)
     _mass_balance(layout, x, mb)
     if curves is not None and buf is not curves:
         curves[...] = buf

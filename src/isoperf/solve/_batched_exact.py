@@ -643,10 +643,31 @@ def linear_segment(
 
 
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def post_concentrations(x: np.ndarray, inv: np.ndarray) -> np.ndarray:
+    """Every patient's compartment concentrations now, (N, n): ``x[p, i] * inv[i, p]`` (a state after an event)."""
+    n, npat = inv.shape
+    out = np.empty((npat, n))
+    for p in range(npat):
+        for i in range(n):
+            out[p, i] = x[p, i] * inv[i, p]
+    return out
+
+
+@nb.njit(cache=True, error_model="numpy", boundscheck=False)
+def post_maxima(conc: np.ndarray, t: float, cmax: np.ndarray, tmax: np.ndarray) -> None:
+    """A post-event state after the grid: where ``conc`` beats the maximum, it and ``t`` replace it (in place)."""
+    for p in range(conc.shape[0]):
+        for i in range(conc.shape[1]):
+            if conc[p, i] > cmax[p, i]:
+                cmax[p, i] = conc[p, i]
+                tmax[p, i] = t
+
+
+@nb.njit(parallel=True, cache=True, error_model="numpy", boundscheck=False)
 def mass_balance_rows(x: np.ndarray, n: int, sinks: np.ndarray, dosed: int, err: np.ndarray) -> None:
     """``err[p] = max(err[p], |held - dosed| / dosed)`` per patient (``|held|`` when nothing was dosed), held =
     compartments + sinks, summed row by row in a fixed order (a patient's value never depends on the batch)."""
-    for p in range(x.shape[0]):
+    for p in nb.prange(x.shape[0]):  # (rows are independent: the same result on any number of threads)
         held = 0.0
         for i in range(n):
             held += x[p, i]
