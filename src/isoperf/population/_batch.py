@@ -248,7 +248,8 @@ def _varies(plan: Plan, sample: Sample) -> bool:
 
 def build_batch(plan: Plan, sample: Sample) -> tuple[dict[str, DrugModel], dict[str, np.ndarray], str]:
     """Batched DrugModels (numbers are arrays of length ``len(sample)``), the per-patient values (physiology,
-    doses and the varied parameters) and how they were built ("vectorised" or "per patient")."""
+    doses and the varied parameters; read-only where they are the same for every patient, and possibly shared
+    with the models: copy before changing one) and how they were built ("vectorised" or "per patient")."""
     n = len(sample)
     patient_varies = _varies(plan, sample)
     patients = _patients(plan, sample) if patient_varies else None
@@ -267,11 +268,12 @@ def build_batch(plan: Plan, sample: Sample) -> tuple[dict[str, DrugModel], dict[
     if patients is not None:
         values = {k: np.asarray(getattr(pb, k), dtype=float) for k in _PATIENT_VALUES}
         values["sex"] = pb.sex
-    else:
-        values = {k: np.full(n, float(getattr(plan.patient, k))) for k in _PATIENT_VALUES}
+    else:  # every patient has the protocol's physiology: one cached read-only column per value
+        values = {k: _constant_column(float(getattr(plan.patient, k)), n) for k in _PATIENT_VALUES}
         values["sex"] = np.full(n, plan.patient.sex)
-    values.update({k: np.broadcast_to(np.asarray(v, dtype=bool if k.endswith("_outside_range") else float), (n,)).copy()
-                   for k, v in params.items()})
+    for k, v in params.items():  # a per-patient column as it is (no copy), a plain number broadcast
+        a = np.asarray(v, dtype=bool if k.endswith("_outside_range") else float)
+        values[k] = a if a.shape == (n,) else np.broadcast_to(a, (n,)).copy()
     return models, values, how
 
 
