@@ -73,6 +73,12 @@ def test_batched_assembly_reusing_its_arrays_equals_a_fresh_one():
             assert np.array_equal(again.inputs, fresh.inputs)
             assert np.array_equal(again.written, fresh.written)
             assert not np.any(fresh.matrix.any(axis=2) & ~fresh.written)  # every non-zero entry is marked
+        for k in range(len(model.segments) - 1):  # another segment's arrays (e.g. an infusion's, then none)
+            used = batched_assemble(model, model.segments[k], lay, 12)
+            again = batched_assemble(model, model.segments[k + 1], lay, 12, used.work)
+            fresh = batched_assemble(model, model.segments[k + 1], lay, 12)
+            assert np.array_equal(again.matrix, fresh.matrix)
+            assert np.array_equal(again.inputs, fresh.inputs)
 
 
 def test_stack_unstack_round_trip():

@@ -29,11 +29,12 @@ class BatchedSegment:
     sat_km: np.ndarray  # (S, N)
     sat_inv: np.ndarray  # (S, N)
     written: np.ndarray  # (size, n) bool: the matrix entries this assembly wrote
+    any_inputs: bool = True  # whether ``inputs`` may hold non-zero entries
 
     @property
-    def work(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def work(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """The arrays to hand to the next ``batched_assemble`` of the same segment (reused memory)."""
-        return self.matrix, self.inputs, self.written
+        return self.matrix, self.inputs, self.written, self.any_inputs
 
     def full(self, p: int) -> np.ndarray:
         """Patient ``p``'s (size, size) matrix, as :func:`isoperf.model.assemble` gives it."""
@@ -121,8 +122,8 @@ def inverse_volumes(model: DrugModel, n: int) -> np.ndarray:
 
 def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int,
                      work: tuple[np.ndarray, ...] | None = None, inv: np.ndarray | None = None) -> BatchedSegment:
-    """``work``: optional (matrix, inputs, written) arrays of the right shape to fill (reused between chunks), as
-    returned in ``BatchedSegment.work``; only the entries the last use wrote are cleared. ``inv``: the
+    """``work``: optional (matrix, inputs, written[, any_inputs]) of the right shape to fill (reused between chunks),
+    as returned in ``BatchedSegment.work``; only the entries the last use wrote are cleared. ``inv``: the
     compartments' ``1 / (V kp)`` (:func:`inverse_volumes`), if the caller has them.
 
     The terms are collected into a small program (value columns, constants, indices) that one numba pass applies
@@ -134,7 +135,8 @@ def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int
         written = np.zeros((size, nc), dtype=bool)
     else:
         m, b, written = work[0], work[1], work[2]
-        b.fill(0.0)
+        if len(work) < 4 or work[3]:  # (inputs left all zero by the last use need no clearing)
+            b.fill(0.0)
     if inv is None:
         inv = inverse_volumes(model, n)
     cols: list[np.ndarray] = []
@@ -180,4 +182,5 @@ def batched_assemble(model: DrugModel, seg: Segment, layout: StateLayout, n: int
         np.stack([column(s.km, n) for s in sats]) if sats else np.zeros((0, n)),
         np.stack([inv[layout.comp[s.compartment]] for s in sats]) if sats else np.zeros((0, n)),
         written,
+        bool(seg.infusions),
     )
