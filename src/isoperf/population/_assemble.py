@@ -72,47 +72,65 @@ def _values(cols, consts, v, out):  # noqa: ANN001, ANN202
     return out
 
 
+@nb.njit(cache=True, error_model="numpy", boundscheck=False, inline="always")
+def _add(dst, first, sgn, a, b):  # noqa: ANN001, ANN202
+    """``dst += sgn a b`` elementwise (``sgn`` +-1 as the sign of the operation: ``-=`` or ``+=``); on an entry's
+    first term this pass, ``dst = 0.0 +- a b``: the same number as clearing first, in one pass instead of two."""
+    if first:
+        if sgn > 0:
+            for p in range(dst.size):
+                dst[p] = 0.0 + a[p] * b[p]
+        else:
+            for p in range(dst.size):
+                dst[p] = 0.0 - a[p] * b[p]
+    elif sgn > 0:
+        for p in range(dst.size):
+            dst[p] += a[p] * b[p]
+    else:
+        for p in range(dst.size):
+            dst[p] -= a[p] * b[p]
+
+
 @nb.njit(cache=True, error_model="numpy", boundscheck=False)
 def _run_program(m, clear, written, ops, cols, consts, inv):  # noqa: ANN001, ANN202
-    """Clear the entries ``clear`` marks, then apply the terms ``ops`` (rows: kind, i, j, c, v, s) for every
-    patient, term after term as the single-patient ``assemble`` does (the same operations in the same order, so
-    the same numbers), marking the entries written in ``written`` (which may be ``clear`` itself)."""
+    """Apply the terms ``ops`` (rows: kind, i, j, c, v, s) for every patient, term after term as the
+    single-patient ``assemble`` does (the same operations in the same order on entries starting from zero, so the
+    same numbers); entries ``clear`` marks that no term writes now are zeroed. The entries written are marked in
+    ``written`` (which may be ``clear`` itself)."""
     size, nc, n = m.shape
-    for r in range(size):
-        for c in range(nc):
-            if clear[r, c]:
-                m[r, c, :] = 0.0
-            written[r, c] = False
+    seen = np.zeros((size, nc), dtype=np.bool_)
+    ones = np.ones(n)
     vbuf = np.empty(n)
     sbuf = np.empty(n)
+    kbuf = np.empty(n)
     for t in range(ops.shape[0]):
         kind, i, j, c = ops[t, 0], ops[t, 1], ops[t, 2], ops[t, 3]
         ip = inv[i]
-        mi = m[i, i]
-        mj = m[j, i]
-        if kind == _FLOW:
-            val = _values(cols, consts, ops[t, 4], vbuf)
-            for p in range(n):
-                k = val[p] * ip[p]
-                mi[p] -= k
-                mj[p] += k
-            if c >= 0:
-                sign = _values(cols, consts, ops[t, 5], sbuf)
-                mc = m[c, i]
-                for p in range(n):
-                    mc[p] += sign[p] * (val[p] * ip[p])
-                written[c, i] = True
-            written[i, i] = True
-        elif kind == _DECAY:
-            val = _values(cols, consts, ops[t, 4], vbuf)
-            for p in range(n):
-                mi[p] -= val[p]
-                mj[p] += val[p]
-            written[i, i] = True
-        else:
+        if kind == _AUC:
+            mj = m[j, i]
             for p in range(n):
                 mj[p] = ip[p]
-        written[j, i] = True
+        else:
+            val = _values(cols, consts, ops[t, 4], vbuf)
+            if kind == _FLOW:  # k = rate / (V kp)
+                for p in range(n):
+                    kbuf[p] = val[p] * ip[p]
+                _add(m[i, i], not seen[i, i], -1, kbuf, ones)
+                seen[i, i] = True
+                _add(m[j, i], not seen[j, i], 1, kbuf, ones)
+                if c >= 0:
+                    _add(m[c, i], not seen[c, i], 1, _values(cols, consts, ops[t, 5], sbuf), kbuf)
+                    seen[c, i] = True
+            else:  # a decay: the rate itself
+                _add(m[i, i], not seen[i, i], -1, val, ones)
+                seen[i, i] = True
+                _add(m[j, i], not seen[j, i], 1, val, ones)
+        seen[j, i] = True
+    for r in range(size):
+        for c in range(nc):
+            if clear[r, c] and not seen[r, c]:
+                m[r, c, :] = 0.0
+            written[r, c] = seen[r, c]
 
 
 def inverse_volumes(model: DrugModel, n: int) -> np.ndarray:
