@@ -144,3 +144,10 @@ def test_doses_outside_the_published_range_are_flagged_per_patient():
     expect = (t["fluorouracil.dose_mg"] > 1250 * (1 + 1e-12)) | (t["fluorouracil.dose_mg"] < 300 * (1 - 1e-12))
     assert flag.any() and not flag.all()
     assert (flag == expect).all()
+
+
+def test_text_labels_share_one_string_per_value():
+    out = batch._labels(np.array(["male", "female", "male", "female", "male"]))
+    assert out.dtype == object and list(out) == ["male", "female", "male", "female", "male"]
+    assert out[0] is out[2] is out[4] and out[1] is out[3]
+    assert batch._labels(np.array([], dtype="<U4")).size == 0

@@ -271,10 +271,27 @@ def build_batch(plan: Plan, sample: Sample) -> tuple[dict[str, DrugModel], dict[
     else:  # every patient has the protocol's physiology: one cached read-only column per value
         values = {k: _constant_column(float(getattr(plan.patient, k)), n) for k in _PATIENT_VALUES}
         values["sex"] = np.full(n, plan.patient.sex)
+    values["sex"] = _labels(values["sex"])
     for k, v in params.items():  # a per-patient column as it is (no copy), a plain number broadcast
         a = np.asarray(v, dtype=bool if k.endswith("_outside_range") else float)
         values[k] = a if a.shape == (n,) else np.broadcast_to(a, (n,)).copy()
     return models, values, how
+
+
+def _labels(a: Any) -> np.ndarray:
+    """Text labels as an object array whose equal entries share one str (a table column of objects takes
+    references instead of a new str per patient: ~375 us per chunk of 8192 for the sex column)."""
+    a = np.asarray(a)
+    if a.dtype == object:
+        return a
+    out = np.empty(a.shape, dtype=object)
+    rest = np.ones(a.shape, dtype=bool)
+    while rest.any():
+        label = a[np.argmax(rest)]
+        same = a == label
+        out[same] = str(label)
+        rest &= ~same
+    return out
 
 
 # --- stacking / unstacking ---------------------------------------------------------------------------
