@@ -22,6 +22,16 @@ def test_counter_normals_do_not_depend_on_the_batch():
     assert not np.array_equal(counter_normals(8, np.arange(10), ["a"]), full[:10, :1])
 
 
+def test_counter_uniforms_keep_their_stream():
+    """Pinned values of the SplitMix64 stream (seed 7, variable "a"): a population drawn with a seed stays the same
+    population across isoperf versions (values from the numpy implementation, which the numba one replaced)."""
+    from isoperf.population._rng import counter_uniforms, variable_key
+
+    u = counter_uniforms(7, np.array([0, 1, 2, 10**9]), variable_key("a"))
+    expected = ["0x1.36626f655178ep-1", "0x1.f9d063d8eb5ccp-1", "0x1.eb508040f4024p-1", "0x1.2ce4ca32da051p-2"]
+    assert [x.hex() for x in u] == expected
+
+
 def test_counter_normals_are_standard_normal():
     z = counter_normals(1, np.arange(200_000), ["x", "y"])
     assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01

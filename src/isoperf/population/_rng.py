@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zlib
 
+import numba as nb
 import numpy as np
 from scipy.special import ndtri
 
@@ -37,8 +38,24 @@ def counter_uniforms(seed: int, index: np.ndarray, key: int) -> np.ndarray:
         # the stream of (seed, key): the same for every patient, so hashed once (a one-element array: wraps)
         s = _mix(np.full(1, np.uint64(seed & 0xFFFFFFFFFFFFFFFF)) + _GOLDEN)
         s = _mix(s ^ (np.uint64(key) * _GOLDEN))
-        z = _mix(s + (idx + np.uint64(1)) * _GOLDEN)
-    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    return _uniforms(s[0], idx.reshape(-1)).reshape(idx.shape)
+
+
+@nb.njit(cache=True)
+def _uniforms(s: np.uint64, idx: np.ndarray) -> np.ndarray:
+    """``_mix(s + (idx + 1) * golden)`` per patient and its 53 high bits as a uniform, in one pass (the same integer
+    arithmetic, modulo 2**64, as the numpy expression it replaces: bit-identical, ~3x faster)."""
+    out = np.empty(idx.size)
+    g = np.uint64(0x9E3779B97F4A7C15)
+    m1 = np.uint64(0xBF58476D1CE4E5B9)
+    m2 = np.uint64(0x94D049BB133111EB)
+    for i in range(idx.size):
+        z = s + (idx[i] + np.uint64(1)) * g
+        z = (z ^ (z >> np.uint64(30))) * m1
+        z = (z ^ (z >> np.uint64(27))) * m2
+        z = z ^ (z >> np.uint64(31))
+        out[i] = (np.float64(z >> np.uint64(11)) + 0.5) * 2.0**-53
+    return out
 
 
 def counter_normals(seed: int, index: np.ndarray, names: list[str] | tuple[str, ...]) -> np.ndarray:
