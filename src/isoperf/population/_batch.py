@@ -270,12 +270,20 @@ def build_batch(plan: Plan, sample: Sample) -> tuple[dict[str, DrugModel], dict[
         values["sex"] = pb.sex
     else:  # every patient has the protocol's physiology: one cached read-only column per value
         values = {k: _constant_column(float(getattr(plan.patient, k)), n) for k in _PATIENT_VALUES}
-        values["sex"] = np.full(n, plan.patient.sex)
+        values["sex"] = _constant_labels(str(plan.patient.sex), n)
     values["sex"] = _labels(values["sex"])
     for k, v in params.items():  # a per-patient column as it is (no copy), a plain number broadcast
         a = np.asarray(v, dtype=bool if k.endswith("_outside_range") else float)
         values[k] = a if a.shape == (n,) else np.broadcast_to(a, (n,)).copy()
     return models, values, how
+
+
+@functools.lru_cache(maxsize=64)
+def _constant_labels(label: str, n: int) -> np.ndarray:
+    """A read-only object column of one label (cached, as :func:`_constant_column`)."""
+    out = np.full(n, label, dtype=object)
+    out.flags.writeable = False
+    return out
 
 
 def _labels(a: Any) -> np.ndarray:
