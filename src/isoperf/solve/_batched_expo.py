@@ -47,10 +47,9 @@ sequence per patient, patients in parallel, so a patient's result does not depen
   the step too timidly (measured on variant B: 54 -> 46 steps per patient, ~7 % less time, the same
   accuracy). The step size is held when the controller would grow it by a factor below ``H_HOLD``, and the
   step's tables (``phi`` values at the nodes, kernel ``K``) are kept while the step size and the linearisation
-  are. The first step of a segment is bounded
-  by how fast the remainder can vary, not by the full right-hand side (the linear part is exact): a fraction
-  ``H0_POLE`` of the time to the pole of each saturable term (``c = -Km`` at the current rate of change of ``c``)
-  and at most the fastest mode's time constant. On the reference model (variant B, rtol 1e-8 as the population
+  are. The first step of a segment is bounded by how fast the remainder can vary, not by the full right-hand
+  side (the linear part is exact): a fraction ``H0_POLE`` of the time to the pole of each saturable term
+  (``c = -Km`` at the current rate of change of ``c``) and at most the fastest mode's time constant. On the reference model (variant B, rtol 1e-8 as the population
   runner uses) this takes ~31 steps for the perfusion hour and ~15 for 60-1440 min (Dormand-Prince 5(4) at
   1e-10: ~500 and ~110), with grid values within ~2e-9 (relative to the peak) of a tight reference.
 * Steps are not tied to the output grid (except that a step over ``ALIGN_MIN`` uniform grid points or more is
