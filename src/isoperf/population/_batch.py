@@ -267,11 +267,10 @@ def build_batch(plan: Plan, sample: Sample) -> tuple[dict[str, DrugModel], dict[
         how = "per patient"
     if patients is not None:
         values = {k: np.asarray(getattr(pb, k), dtype=float) for k in _PATIENT_VALUES}
-        values["sex"] = pb.sex
+        values["sex"] = _labels(pb.sex)
     else:  # every patient has the protocol's physiology: one cached read-only column per value
         values = {k: _constant_column(float(getattr(plan.patient, k)), n) for k in _PATIENT_VALUES}
         values["sex"] = _constant_labels(str(plan.patient.sex), n)
-    values["sex"] = _labels(values["sex"])
     for k, v in params.items():  # a per-patient column as it is (no copy), a plain number broadcast
         a = np.asarray(v, dtype=bool if k.endswith("_outside_range") else float)
         values[k] = a if a.shape == (n,) else np.broadcast_to(a, (n,)).copy()

@@ -77,6 +77,13 @@ def copy_stage(cflat, p, r, nrow, tlen, sflat, slen):  # noqa: ANN001, ANN201
         copy_run(cflat, (p * nrow + r) * tlen, sflat, (p * nrow + r) * slen, slen)
 
 
+@nb.njit(cache=True, error_model="numpy", boundscheck=False, inline="always")
+def copy_stages(cflat, p, nr, nrow, tlen, sflat, slen):  # noqa: ANN001, ANN201
+    """All ``nr`` curve rows of patient ``p``: the staged values in front (the step-by-step kernels)."""
+    for r in range(nr):
+        copy_stage(cflat, p, r, nrow, tlen, sflat, slen)
+
+
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _phi1h(lam: float, h: float) -> float:
     """h * (e^(lam h) - 1) / (lam h), exact for lam -> 0."""
@@ -415,7 +422,6 @@ def _grid_pruned(p, n, kk, t0, h_seg, tg, uniform, lam, u, sq, w0, beta, coef, c
             coef[nn] = w0[k] + c
             const[nn] = -c
             ea[nn] = math.exp(lam[k] * (tg[0] - t0))
-            cur[nn] = 1.0
             nn += 1
     for i in range(n):
         c0 = 0.0

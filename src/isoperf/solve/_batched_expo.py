@@ -49,9 +49,10 @@ sequence per patient, patients in parallel, so a patient's result does not depen
   step's tables (``phi`` values at the nodes, kernel ``K``) are kept while the step size and the linearisation
   are. The first step of a segment is bounded by how fast the remainder can vary, not by the full right-hand
   side (the linear part is exact): a fraction ``H0_POLE`` of the time to the pole of each saturable term
-  (``c = -Km`` at the current rate of change of ``c``) and at most the fastest mode's time constant. On the reference model (variant B, rtol 1e-8 as the population
-  runner uses) this takes ~31 steps for the perfusion hour and ~15 for 60-1440 min (Dormand-Prince 5(4) at
-  1e-10: ~500 and ~110), with grid values within ~2e-9 (relative to the peak) of a tight reference.
+  (``c = -Km`` at the current rate of change of ``c``) and at most the fastest mode's time constant. On the
+  reference model (variant B, rtol 1e-8 as the population runner uses) this takes ~31 steps for the perfusion
+  hour and ~15 for 60-1440 min (Dormand-Prince 5(4) at 1e-10: ~500 and ~110), with grid values within ~2e-9
+  (relative to the peak) of a tight reference.
 * Steps are not tied to the output grid (except that a step over ``ALIGN_MIN`` uniform grid points or more is
   shortened to end on the last of them): the grid values are the same exact formula evaluated inside the
   step (on a uniform grid by exact propagation from one grid point to the next, ``phi`` values computed once
@@ -80,7 +81,7 @@ import math
 import numba as nb
 import numpy as np
 
-from isoperf.solve._batched_exact import copy_run, copy_stage
+from isoperf.solve._batched_exact import copy_run, copy_stages
 from isoperf.solve._batched_ode import copy_patient
 from isoperf.solve._jacobi import jacobi_lanes
 
@@ -600,8 +601,7 @@ def expo_segment(
                 u[i] = x[p, i]
             if write:  # the staged values in front of each row (the rows are then written step by step, interleaved:
                 # buffering a patient's rows to write them out in address order did not measurably change the time)
-                for r in range(nr):
-                    copy_stage(cflat, p, r, nrow, tlen, sflat, slen)
+                copy_stages(cflat, p, nr, nrow, tlen, sflat, slen)
             t = t0
             relin = True
             have_prev = False

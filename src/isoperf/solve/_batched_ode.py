@@ -23,7 +23,7 @@ import math
 import numba as nb
 import numpy as np
 
-from isoperf.solve._batched_exact import copy_stage
+from isoperf.solve._batched_exact import copy_stages
 
 # Dormand-Prince 5(4) tableau
 _C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
@@ -98,8 +98,7 @@ def nonlinear_segment(
     for pi in nb.prange(npat):
         p = sel[pi]
         if write:
-            for r in range(nr):
-                copy_stage(cflat, p, r, nrow, tlen, sflat, slen)
+            copy_stages(cflat, p, nr, nrow, tlen, sflat, slen)
         ks = np.zeros((7, n))
         xst = np.zeros((7, n))
         fl = np.zeros((7, max(ns, 1)))
