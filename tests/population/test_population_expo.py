@@ -175,18 +175,21 @@ def _late_iv(amount: str, over: str) -> dict:
 
 @pytest.mark.parametrize("path", [REF_B, SEED_ILP, ROOT / "examples" / "hai_5fu_cycles.toml",
                                   ROOT / "examples" / "seed_ilp_hai.toml", ROOT / "examples" / "systemic_5fu.toml",
-                                  ("3000 mg", "30.5 min"), ("25 mg", "1.05 min")],
+                                  ("3000 mg", "30.5 min"), ("25 mg", "1.05 min"), "uneven"],
                          ids=["reference B", "5-FU saturable + MMC", "HAI cycles", "ILP then HAI", "systemic 5-FU",
-                              "B + late IV, 3000 mg over 30.5 min", "B + late IV, 25 mg over 1.05 min"])
+                              "B + late IV, 3000 mg over 30.5 min", "B + late IV, 25 mg over 1.05 min",
+                              "B + late IV, non-uniform grid"])
 def test_metrics_only_skips_no_grid_value_that_holds_a_maximum(path):
     """Without curves the exponential kernel computes a step's grid values only for the compartments that an
     upper bound of the exact trajectory lets reach their maximum so far (most steps after the peaks compute
     none). Cmax, Tmax and every state equal, bit for bit, those of the run that computes every grid value
-    (with curves), over protocols whose maxima fall early, late and in later infusion cycles. (Only the drugs
-    with saturable segments: the exact kernel's metrics march evaluates in another order than its curves, to
-    within ~5e-16.)"""
+    (with curves), over protocols whose maxima fall early, late and in later infusion cycles, on uniform and
+    non-uniform grids. (Only the drugs with saturable segments: the exact kernel's metrics march evaluates in
+    another order than its curves, to within ~5e-16.)"""
     if isinstance(path, tuple):
         path = _late_iv(*path)
+    elif path == "uneven":
+        path = late_iv_on_uneven_grid(REF_B, "3000 mg")
     plan = __import__("isoperf").build_plan(__import__("isoperf").load_protocol(path))
     n = 48
     rng = np.random.default_rng(11)
