@@ -357,9 +357,10 @@ def _step_sinks(x, p, h, bnc, rl, uint, sat_state, sat_sink, slope, gc):  # noqa
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _step_need(p, h, n, lam, w, qc, vcon, eh, fb, cmax, need):  # noqa: ANN001, ANN202
+def _step_need(p, h, n, lam, w, qc, vcon, ph3, fb, cmax, need):  # noqa: ANN001, ANN202
     """Flags the compartments of patient ``p`` that may exceed their maximum so far inside the accepted step of
-    length ``h`` (modal start ``w``, forcing coefficients ``qc`` in tau, ``eh = e^(lam h)``), from an upper bound
+    length ``h`` (modal start ``w``, forcing coefficients ``qc`` in tau, the step's phi table ``ph3`` whose
+    ``ph3[0, j, DEG - 1]`` is ``e^(lam_j h)``), from an upper bound
     of the exact trajectory term by term: a mode's free part ``a e^(lam s)`` is largest at one end of the step
     (``a`` at its start if ``a > 0``, ``a e^(lam h)`` at its end otherwise), and its forced part is at most
     ``sum_k |qc_k| int_0^h e^(lam s) ds``, the forcing being at most ``sum_k |qc_k|`` in size over the step. A
@@ -370,14 +371,15 @@ def _step_need(p, h, n, lam, w, qc, vcon, eh, fb, cmax, need):  # noqa: ANN001, 
         fj = 0.0
         for k in range(_NN):
             fj += abs(qc[j, k])
-        fb[j] = fj * ((eh[j] - 1.0) / lam[j] if lam[j] * h < -1e-3 else h * max(1.0, eh[j]))
+        eh = ph3[0, j, DEG - 1]
+        fb[j] = fj * ((eh - 1.0) / lam[j] if lam[j] * h < -1e-3 else h * max(1.0, eh))
     for i in range(n):
         ub = 0.0
         sc = 0.0
         for j in range(n):
             a_ = vcon[i, j] * w[j]
             f_ = abs(vcon[i, j]) * fb[j]
-            ub += max(a_, a_ * eh[j]) + f_
+            ub += max(a_, a_ * ph3[0, j, DEG - 1]) + f_
             sc += abs(a_) + f_
         need[i] = ub + 1e-9 * sc + 1e-300 > cmax[p, i]
 
@@ -626,7 +628,6 @@ def expo_segment(
         for r in range(nr):
             orow[out_idx[r]] = r
         edg = np.empty(n)  # e^(lam dgrid)
-        eh = np.empty(n)  # e^(lam h)
         fb = np.empty(n)  # bound of a mode's forced part over the step
         need = np.ones(n, dtype=np.bool_)  # compartments whose grid values a step must compute (metrics only)
         cdg = np.empty((n, _NN))  # dgrid^(m+1) phi_(m+1)(lam dgrid)
@@ -947,9 +948,7 @@ def expo_segment(
                     continue
                 # --- accepted: grid values inside (t, tn]
                 if not write:
-                    for j in range(n):
-                        eh[j] = ph3[0, j, DEG - 1]
-                    _step_need(p, h, n, lam, w, qc, vcon, eh, fb, cmax, need)
+                    _step_need(p, h, n, lam, w, qc, vcon, ph3, fb, cmax, need)
                 jn = _step_grid(p, t, tn, h, jn, qc, lam, w, edg, cdg, vcon, tg, uniform, dgrid, cmax, tmax, cflat,
                                 orow, write, nrow, tlen, j0, pc, zw, phm, ibig, wrt, cg, rg, need)
                 _step_sinks(x, p, h, bnc, rl, uint, sat_state, sat_sink, slope, gc)
