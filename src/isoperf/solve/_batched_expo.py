@@ -397,9 +397,11 @@ def _step_grid(p, t, tn, h, jn, qc, lam, w, edg, cdg, vcon, tg, uniform, dgrid, 
     """Grid values inside an accepted step ``(t, tn]`` of patient ``p`` (modal start ``w``, forcing coefficients
     ``qc`` in tau): maxima into ``cmax``/``tmax`` and, if ``write``, the curves; without curves only the
     compartments flagged in ``need`` (see :func:`_step_need`), none at all when no flag is set. Returns the next
-    grid index. (The arrays of the step are contiguous, one patient's; the rest is scratch: ``zw`` (2, n),
-    ``wrt`` (2, n, GB), ``cg`` (2, GB), ``rg`` (n + 1, DEG + 1); numba inlines at most 30 arguments.)"""
+    grid index. (The arrays of the step are contiguous, one patient's; ``edg`` is padded with zeros to ``npd``, a
+    multiple of four; the rest is scratch: ``zw`` (2, npd), ``wrt`` (2, npd, GB), zero beyond the n modes, ``cg``
+    (2, GB), ``rg`` (n + 1, DEG + 1); numba inlines at most 30 arguments.)"""
     n = lam.size
+    npd = edg.size  # modes padded to a multiple of four (zero beyond n)
     dq = rg[n]
     kk = tg.size
     zm, wcur = zw[0], zw[1]
@@ -480,11 +482,26 @@ def _step_grid(p, t, tn, h, jn, qc, lam, w, edg, cdg, vcon, tg, uniform, dgrid, 
                     wcur[j] = wt[j, GB - 1]
                 else:
                     wcur[j] = w[j] if aligned else wt[j, 0]
-            for g in range(gs, gm):  # modes inner: their independent chains overlap
-                for j in range(n):
-                    v_ = edg[j] * wcur[j] + rt[j, g]
-                    wcur[j] = v_
-                    wt[j, g] = v_
+            # four modes' chains side by side in registers (the padding modes stay zero): a chain through an
+            # array element per mode waited on store-to-load forwarding
+            for jg in range(0, npd, 4):
+                e0 = edg[jg]
+                e1 = edg[jg + 1]
+                e2 = edg[jg + 2]
+                e3 = edg[jg + 3]
+                w0 = wcur[jg]
+                w1 = wcur[jg + 1]
+                w2 = wcur[jg + 2]
+                w3 = wcur[jg + 3]
+                for g in range(gs, gm):
+                    w0 = e0 * w0 + rt[jg, g]
+                    wt[jg, g] = w0
+                    w1 = e1 * w1 + rt[jg + 1, g]
+                    wt[jg + 1, g] = w1
+                    w2 = e2 * w2 + rt[jg + 2, g]
+                    wt[jg + 2, g] = w2
+                    w3 = e3 * w3 + rt[jg + 3, g]
+                    wt[jg + 3, g] = w3
         # compartments from the modes (vectorised over the chunk), maxima, curves
         for i in range(n):
             if not write and not need[i]:
@@ -575,6 +592,7 @@ def expo_segment(
         ivl = np.empty(n)
         msym = np.empty((n, n))
         vec = np.empty((n, n))
+        npd = (n + 3) // 4 * 4  # modes padded to a multiple of four for the grid recurrence (_step_grid)
         vcon = np.empty((n, n))  # concentrations from the modes
         lam = np.empty(n)
         ja = np.empty((n, n, 1))  # the Jacobi solver's layout (one lane)
@@ -627,14 +645,14 @@ def expo_segment(
         qc = np.empty((n, _NN))  # modal forcing coefficients in tau
         pc = np.empty((n, _NN))  # ... in s - t (absolute time offset)
         rg = np.empty((n + 1, _NN))  # R(g) coefficients per mode, and a row of scratch
-        wrt = np.empty((2, n, GB))  # modes at the grid points of a chunk, and R(g) there
+        wrt = np.zeros((2, npd, GB))  # modes at the grid points of a chunk, and R(g) there
         cg = np.empty((2, GB))  # one compartment over the chunk, and g
-        zw = np.empty((2, n))
+        zw = np.zeros((2, npd))
         phm = np.empty((_NPHI, n))
         orow = np.full(n, -1, dtype=np.int64)
         for r in range(nr):
             orow[out_idx[r]] = r
-        edg = np.empty(n)  # e^(lam dgrid)
+        edg = np.zeros(npd)  # e^(lam dgrid)
         fb = np.empty(n)  # bound of a mode's forced part over the step
         need = np.ones(n, dtype=np.bool_)  # compartments whose grid values a step must compute (metrics only)
         cdg = np.empty((n, _NN))  # dgrid^(m+1) phi_(m+1)(lam dgrid)
