@@ -627,10 +627,10 @@ def expo_segment(
         kmat = np.empty((ns * ns * _NN, DEG))  # ... of state q to the node value l of G_r, [(q ns + r) NN + l, i]
         prev = np.empty(ns * ns * n)  # pr[q, j] ev[r, j]
         afree = np.empty((ns, DEG))  # saturable states at the nodes without the remainder
-        usat = np.empty((ns, DEG))
         gnw = np.empty((ns, DEG))
         dgv = np.empty((ns, DEG))  # dG/du at the nodes
         dlv = np.empty((ns, DEG))
+        wgt = np.empty((ns, DEG))  # h over the error weight of a saturable state at the nodes
         jac = np.empty((nu, nu))  # the transposed Newton matrix (see _lu_solve_t)
         res = np.empty(nu)
         piv = np.empty(nu, dtype=np.int64)
@@ -816,15 +816,16 @@ def expo_segment(
                         vq = vm[q]
                         kq = kml[q]
                         sq2 = sil[q]
-                        for i in range(DEG):
+                        for i in range(DEG):  # (two divisions per node: the loop stays scalar, see above)
                             uu = acc8[i]
                             c_ = sq2 * uu
-                            d_ = kq + c_
-                            gn = sq_ * uu - vq * c_ / d_
-                            usat[q, i] = uu
+                            rd = 1.0 / (kq + c_)
+                            gn = sq_ * uu - vq * c_ * rd
+                            wq = h / (atol[p] + rtol * abs(uu))
                             gnw[q, i] = gn
-                            dgv[q, i] = sq_ - vq * kq * sq2 / (d_ * d_)
-                            dlv[q, i] = h * abs(gn - gv[q, i + 1]) / (atol[p] + rtol * abs(uu))
+                            dgv[q, i] = sq_ - vq * kq * sq2 * (rd * rd)
+                            dlv[q, i] = abs(gn - gv[q, i + 1]) * wq
+                            wgt[q, i] = wq
                     delta = 0.0
                     for q in range(ns):
                         for i in range(DEG):
@@ -885,7 +886,7 @@ def expo_segment(
                         for ni in range(1, _NN):
                             dg_ = res[q * DEG + ni - 1]
                             gv[q, ni] += dg_
-                            dl_ = h * abs(dg_) / (atol[p] + rtol * abs(usat[q, ni - 1]))
+                            dl_ = abs(dg_) * wgt[q, ni - 1]
                             if dl_ > dnorm:
                                 dnorm = dl_
                     # from the second correction on: the distance to the solution estimated from the contraction
