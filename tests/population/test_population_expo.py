@@ -206,3 +206,29 @@ def test_metrics_only_skips_no_grid_value_that_holds_a_maximum(path):
         assert np.array_equal(full.cmax, metrics.cmax) and np.array_equal(full.tmax, metrics.tmax)
         assert np.array_equal(full.final, metrics.final)
     assert used
+
+
+@pytest.mark.parametrize("size", [1, 3, 8, 16])
+def test_newton_solve_with_the_transposed_factors_equals_numpy(size):
+    """The Newton matrix is stored transposed, factorised by ``_lu_factor`` (partial pivoting) and solved by
+    ``_lu_solve_t``; the result must equal ``numpy.linalg.solve`` on the untransposed matrix, for matrices that
+    need row exchanges (a small leading pivot) and for well-conditioned ones. (The kernel's accuracy tests alone
+    would not catch a wrong solve: Newton checks its residual and would only converge more slowly.)"""
+    from isoperf.solve._batched_expo import _lu_factor, _lu_solve_t
+
+    rng = np.random.default_rng(size)
+    for trial in range(20):
+        jmat = np.eye(size) + rng.standard_normal((size, size)) * (0.3 if trial % 2 else 3.0)
+        if size > 1:
+            jmat[0, 0] = 1e-3  # forces a row exchange in the factorisation of the transpose
+        rhs = rng.standard_normal(size)
+        fac = np.ascontiguousarray(jmat.T)
+        piv = np.empty(size, dtype=np.int64)
+        assert _lu_factor(fac, size, piv)
+        rdg = 1.0 / np.diag(fac).copy()
+        x = rhs.copy()
+        _lu_solve_t(fac, x, size, piv, rdg)
+        expected = np.linalg.solve(jmat, rhs)
+        assert np.allclose(x, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
+        if size > 1 and trial == 0:
+            assert (piv != np.arange(size)).any()
