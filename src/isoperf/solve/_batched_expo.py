@@ -206,9 +206,9 @@ def _sat_slope(vm, km, si, amount):  # noqa: ANN001, ANN202
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _lu_factor(a, nsz, piv):  # noqa: ANN001, ANN202
-    """LU factorisation of ``a`` in place (partial pivoting, multipliers below the diagonal). False if
-    singular."""
+def _lu_factor(a, nsz, piv, rdg):  # noqa: ANN001, ANN202
+    """LU factorisation of ``a`` in place (partial pivoting, multipliers below the diagonal; ``rdg``: the
+    reciprocals of U's diagonal, as :func:`_lu_solve_t` uses them). False if singular."""
     for k in range(nsz):
         pk = k
         amax = abs(a[k, k])
@@ -225,6 +225,7 @@ def _lu_factor(a, nsz, piv):  # noqa: ANN001, ANN202
                 a[k, j] = a[pk, j]
                 a[pk, j] = tmp
         rk = 1.0 / a[k, k]
+        rdg[k] = rk
         for i in range(k + 1, nsz):
             f = a[i, k] * rk
             a[i, k] = f
@@ -236,8 +237,8 @@ def _lu_factor(a, nsz, piv):  # noqa: ANN001, ANN202
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _lu_solve_t(a, rhs, nsz, piv, rdg):  # noqa: ANN001, ANN202
-    """Solve ``J x = rhs`` with the factors of ``J^T`` by :func:`_lu_factor` (``rdg``: the reciprocals of U's
-    diagonal; ``rhs`` overwritten by the solution). ``P J^T = L U`` gives ``J = U^T L^T P``, so both triangular
+    """Solve ``J x = rhs`` with the factors of ``J^T`` by :func:`_lu_factor` (``piv``, ``rdg`` as it returns
+    them; ``rhs`` overwritten by the solution). ``P J^T = L U`` gives ``J = U^T L^T P``, so both triangular
     solves run through rows of the factors: each step updates the rest of the right-hand side (contiguous,
     independent updates) instead of accumulating a dot product, whose chain of dependent additions made the
     solve latency-bound (variant B's perfusion hour, Newton iterations: ~21 -> ~18 us per patient)."""
@@ -634,7 +635,7 @@ def expo_segment(
         jac = np.empty((nu, nu))  # the transposed Newton matrix (see _lu_solve_t)
         res = np.empty(nu)
         piv = np.empty(nu, dtype=np.int64)
-        rdg = np.empty(nu)
+        rdg = np.empty(nu)  # 1/U's diagonal (see _lu_factor)
         dlu = np.empty((ns, DEG))  # dG/du at the nodes when the Newton matrix was factorised
         ksum = np.empty(nu)  # row sums of |K| (fixed with the tables)
         gv = np.empty((ns, _NN))  # G_s at the nodes
@@ -874,10 +875,8 @@ def expo_segment(
                         plain = rho <= PLAIN_RHO
                         hlu = -1.0
                         if not plain:
-                            if not _lu_factor(jac, nu, piv):
+                            if not _lu_factor(jac, nu, piv, rdg):
                                 break
-                            for i in range(nu):
-                                rdg[i] = 1.0 / jac[i, i]
                             hlu = h
                     if not plain:
                         _lu_solve_t(jac, res, nu, piv, rdg)
