@@ -11,7 +11,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml
+$(STAMP): $(PY) pyproject.toml setup.py src/isoperf/solve/_expo_lanes.cpp
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 

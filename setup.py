@@ -1,0 +1,43 @@
+"""Build of isoperf's one compiled piece: the lane-parallel exponential kernel (src/isoperf/solve/_expo_lanes.cpp).
+
+Everything else is configured in pyproject.toml. The extension is optional: without a C++17 compiler the install
+succeeds and isoperf uses its numba kernel for the same work (isoperf.solve._expo_lanes.available() tells).
+The kernel is compiled for the machine it is installed on (-march=native where the compiler accepts it).
+"""
+
+from __future__ import annotations
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+FLAGS = ["-O3", "-std=c++17", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=fast"]
+
+
+class BuildExt(build_ext):
+    def build_extensions(self) -> None:
+        native = ["-march=native"] if self.compiler.compiler_type == "unix" and _accepts(self, "-march=native") else []
+        for ext in self.extensions:
+            ext.extra_compile_args = [*FLAGS, *native]
+        super().build_extensions()
+
+
+def _accepts(cmd: build_ext, flag: str) -> bool:
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.cpp")
+        with open(src, "w") as f:
+            f.write("int main() { return 0; }\n")
+        try:
+            cmd.compiler.compile([src], output_dir=tmp, extra_postargs=[flag])
+        except Exception:  # noqa: BLE001 - any compiler failure means: do not use the flag
+            return False
+    return True
+
+
+setup(
+    ext_modules=[Extension("isoperf.solve._expo_lanes_c", ["src/isoperf/solve/_expo_lanes.cpp"], language="c++",
+                           optional=True)],
+    cmdclass={"build_ext": BuildExt},
+)
