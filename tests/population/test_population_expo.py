@@ -11,6 +11,7 @@ import pytest
 
 import isoperf.population._run as run_mod
 from isoperf.population import Sample, build_batch, simulate_population, solve_drug
+from isoperf.solve import _expo_lanes
 
 from .protocols_population import REF_B, REF_IIV_B, ROOT
 from .test_population_equivalence import REL, _compare, late_iv_on_uneven_grid
@@ -126,39 +127,48 @@ def test_non_uniform_grid_and_switch_inside_a_segment_equal_single_engine(monkey
         assert not calls  # the exponential kernel throughout
 
 
-def _mean_steps(monkeypatch, n: int) -> tuple[float, float]:  # noqa: ANN001
-    """Mean accepted steps per patient of the exponential kernel on variant B: perfusion hour, after it."""
+KERNELS = ["numba", pytest.param("lanes", marks=pytest.mark.skipif(not _expo_lanes.available(),
+                                                                    reason="lane kernel not built"))]
+
+
+def _mean_steps(monkeypatch, n: int, kernel: str) -> tuple[float, float]:  # noqa: ANN001
+    """Mean accepted steps per patient of the exponential kernel (``kernel``: its numba or its lane build) on
+    variant B: perfusion hour, after it."""
     import isoperf.solve._batched_expo as expo
 
+    module, name = (expo, "expo_segment") if kernel == "numba" else (_expo_lanes, "expo_segment_lanes")
     seen: dict[float, np.ndarray] = {}
-    orig = expo.expo_segment
+    orig = getattr(module, name)
 
     def spy(*args):  # noqa: ANN002, ANN202
         orig(*args)
-        bound = inspect.signature(orig.py_func).bind(*args).arguments
+        bound = inspect.signature(getattr(orig, "py_func", orig)).bind(*args).arguments
         seen[float(bound["t0"])] = bound["stats"].copy()  # accepted steps, linearisations, Newton iterations
 
-    monkeypatch.setattr(expo, "expo_segment", spy)
+    monkeypatch.setattr(module, name, spy)
+    monkeypatch.setattr(run_mod, "DEFAULT_EXPO_KERNEL", kernel)
     out = _solve(REF_B, n, "exponential")["reference_drug"]
     assert np.all(out.mass_balance_error <= 1e-9)
     return float(seen[0.0][:, 0].mean()), float(seen[60.0][:, 0].mean())
 
 
-def test_first_step_is_sized_from_the_remainder_not_from_the_full_slope(monkeypatch):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_first_step_is_sized_from_the_remainder_not_from_the_full_slope(monkeypatch, kernel):
     """The linear part is exact, so a segment's first step is bounded by how fast the Michaelis-Menten remainder
     can vary (a fraction of the time to its pole, c = -Km), not by the explicit-method rule on the full right-hand
     side (which started the perfusion hour at ~1e-7 min and spent ~8 steps growing out of it: ~43 accepted
     steps per patient there, ~21 after reconnection)."""
-    perfusion, after = _mean_steps(monkeypatch, 64)
+    perfusion, after = _mean_steps(monkeypatch, 64, kernel)
     assert perfusion < 39.0, perfusion
     assert after < 19.5, after
 
 
-def test_accepted_steps_grow_with_exponent_one_sixth(monkeypatch):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_accepted_steps_grow_with_exponent_one_sixth(monkeypatch, kernel):
     """An accepted step grows by 0.9 err^(-1/6), not err^(-1/(DEG+1)): along a transient the estimate also falls
     from one step to the next, so the h^9 model alone grows the step too timidly. With 1/9 the reference model
     took ~36 steps in the perfusion hour and ~17.7 after it; with 1/6 ~31 and ~14.8 (64 patients)."""
-    perfusion, after = _mean_steps(monkeypatch, 64)
+    perfusion, after = _mean_steps(monkeypatch, 64, kernel)
     assert perfusion < 33.5, perfusion
     assert after < 16.3, after
 

@@ -1,0 +1,153 @@
+"""The lane-parallel build of the exponential kernel (solve/_expo_lanes.cpp): built, equal to the numba kernel it
+replaces, independent of the patients sharing its lane group and of the thread count, its per-lane Newton solve
+exact. (Its agreement with the single-patient engine is tested by every population test: it is the default.)"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+import numpy as np
+import pytest
+
+import isoperf
+import isoperf.population._run as run_mod
+from isoperf.population import Sample, build_batch, solve_drug
+from isoperf.solve import _expo_lanes
+
+from .protocols_population import REF_B, ROOT
+from .test_population_equivalence import late_iv_on_uneven_grid
+
+SEED_ILP = ROOT / "examples" / "seed_ilp.toml"
+HAI = ROOT / "examples" / "hai_5fu_cycles.toml"
+needs_lanes = pytest.mark.skipif(not _expo_lanes.available(), reason="lane kernel not built or switched off")
+
+
+def test_lane_kernel_is_built():
+    """``make test`` installs isoperf with its C++ kernel; without it populations with saturable elimination
+    run ~2x slower on the numba kernel. ``ISOPERF_EXPO_KERNEL=numba`` switches it off on purpose."""
+    if os.environ.get("ISOPERF_EXPO_KERNEL", "").lower() == "numba":
+        pytest.skip("switched off by ISOPERF_EXPO_KERNEL=numba")
+    assert _expo_lanes.available(), "the C++ lane kernel was not built (is a C++17 compiler installed?)"
+    assert _expo_lanes.lane_width() == 8
+
+
+FACTORS = ("hepatic_artery_flow", "central_volume", "hepatic_vmax", "extrahepatic_clearance", "leak")
+
+
+def _factors(n: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {k: np.exp(0.3 * rng.standard_normal(n)) for k in FACTORS}
+
+
+def _models(path, n: int, seed: int = 5, factors: dict | None = None):
+    plan = isoperf.build_plan(isoperf.load_protocol(path))
+    factors = _factors(n, seed) if factors is None else factors
+    models, _, _ = build_batch(plan, Sample(np.arange(n), {}, factors))
+    return plan, models
+
+
+def _run(plan, model, n: int, kernel: str, curves: bool = True):
+    buf = np.zeros((n, 4, plan.grid.size)) if curves else None
+    return solve_drug(model, plan.grid, n, curves=buf, expo_kernel=kernel)
+
+
+@needs_lanes
+@pytest.mark.parametrize("path", [REF_B, SEED_ILP, HAI, "uneven"],
+                         ids=["reference B", "5-FU saturable + MMC", "HAI cycles", "B + late IV, non-uniform grid"])
+@pytest.mark.parametrize("curves", [True, False], ids=["curves", "metrics only"])
+def test_lanes_equal_numba_kernel(path, curves):
+    """Same method, tables and step-size rules: the same trajectories to rounding (the two compile the arithmetic
+    in different orders, with and without FMA contraction). Tmax is compared exactly where the maxima are sharp
+    (reference B); the 5-FU peripheral peak is so flat that neighbouring grid points agree to ~1e-10."""
+    if path == "uneven":
+        path = late_iv_on_uneven_grid(REF_B, "3000 mg")
+    n = 37  # not a multiple of the lane width: the last group has spare lanes
+    plan, models = _models(path, n)
+    used = False
+    for model in models.values():
+        a = _run(plan, model, n, "lanes", curves)
+        b = _run(plan, model, n, "numba", curves)
+        if "exponential integrator" not in b.solver:
+            continue
+        used = True
+        assert "8-lane C++" in a.solver and "numba" in b.solver
+        lay = a.layout
+        scale = np.abs(b.final[:, lay.dosed])[:, None]
+        assert np.max(np.abs(a.final - b.final) / scale) < 1e-9
+        assert np.max(np.abs(a.cmax - b.cmax) / np.maximum(b.cmax, 1e-300)) < 1e-9
+        if path == REF_B:
+            assert np.array_equal(a.tmax, b.tmax)
+        if curves:
+            peak = np.max(np.abs(b.curves), axis=2, keepdims=True)
+            assert np.max(np.abs(a.curves - b.curves) / np.maximum(peak, 1e-300)) < 1e-9
+        assert np.all(a.mass_balance_error <= 1e-9)
+    assert used
+
+
+@needs_lanes
+@pytest.mark.parametrize("curves", [True, False], ids=["curves", "metrics only"])
+def test_a_patient_does_not_depend_on_its_lane_group_or_the_threads(curves):
+    """Patient i alone, in a group with others, at another lane (the batch reversed) and with 1 or 2 threads: the
+    same bits. A lane that does not take part in a step's operation has its result blended away, and work done for
+    every lane at once (the per-step tables) is a pure function of each lane's own numbers."""
+    import numba
+
+    n = 21
+    f = _factors(n, 8)
+    plan, models = _models(SEED_ILP, n, factors=f)
+    whole = _run(plan, models["fluorouracil"], n, "lanes", curves)
+    _, rev = _models(SEED_ILP, n, factors={k: v[::-1].copy() for k, v in f.items()})
+    reversed_ = _run(plan, rev["fluorouracil"], n, "lanes", curves)
+    _, one = _models(SEED_ILP, 1, factors={k: v[[5]] for k, v in f.items()})
+    alone = _run(plan, one["fluorouracil"], 1, "lanes", curves)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = _run(plan, models["fluorouracil"], n, "lanes", curves)
+    finally:
+        numba.set_num_threads(threads)
+    for other, idx in ((reversed_, np.arange(n)[::-1]), (single, np.arange(n)), (alone, np.array([5]))):
+        assert np.array_equal(whole.final[idx], other.final)
+        assert np.array_equal(whole.cmax[idx], other.cmax) and np.array_equal(whole.tmax[idx], other.tmax)
+        if curves:
+            assert np.array_equal(whole.curves[idx], other.curves)
+
+
+@needs_lanes
+def test_default_kernel_is_the_lane_build():
+    plan, models = _models(REF_B, 3)
+    out = solve_drug(models["reference_drug"], plan.grid, 3)
+    assert "8-lane C++" in out.solver
+    with pytest.raises(ValueError, match="expo_kernel"):
+        solve_drug(models["reference_drug"], plan.grid, 3, expo_kernel="cuda")
+    assert run_mod.DEFAULT_EXPO_KERNEL == "lanes"
+
+
+@needs_lanes
+@pytest.mark.parametrize("size", [1, 3, 8, 16])
+def test_lane_newton_solve_equals_numpy(size):
+    """Eight transposed Newton matrices factorised side by side, each lane with its own row exchanges (a lane
+    with a small leading pivot next to lanes without), then solved: each equals ``numpy.linalg.solve``; a
+    singular lane is reported as such without disturbing the others."""
+    lib = _expo_lanes._LIB
+    lib.expo_lanes_lu_solve.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+    lib.expo_lanes_lu_solve.restype = ctypes.c_int
+    rng = np.random.default_rng(size)
+    for trial in range(10):
+        mats = np.eye(size) + rng.standard_normal((8, size, size)) * (0.3 if trial % 2 else 3.0)
+        if size > 1:
+            mats[::2, 0, 0] = 1e-3  # even lanes must exchange rows, odd ones may not
+        if trial == 0 and size > 1:
+            mats[3] = 0.0  # a singular lane
+        rhs = rng.standard_normal((8, size))
+        at = np.ascontiguousarray(np.transpose(mats, (2, 1, 0)))  # (row of J^T, column, lane)
+        x = rhs.T.copy()  # (row, lane); overwritten by the solution
+        bits = lib.expo_lanes_lu_solve(at.ctypes.data, x.ctypes.data, size)
+        for lane in range(8):
+            if trial == 0 and size > 1 and lane == 3:
+                assert bits & (1 << lane)
+                continue
+            assert not bits & (1 << lane)
+            expected = np.linalg.solve(mats[lane], rhs[lane])
+            assert np.allclose(x[:, lane], expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
