@@ -18,22 +18,24 @@
 // size did not change gives the same bits). A patient's result therefore does not depend on which patients
 // share its group, nor on the thread count.
 //
-// Threads: the caller gives a thread count; blocks of eight patients are taken from an atomic counter.
+// Threads: the caller's (numba's prange, so that no second thread pool competes with numba's for the cores); each
+// takes blocks of eight patients from a shared counter.
 #include <Python.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <new>
-#include <thread>
 #include <vector>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 // Profiling (off unless compiled with -DEXPO_PROF): time-stamp-counter ticks per part of a step, summed over the
 // threads' blocks and printed to stderr at the end of each call.
 #ifdef EXPO_PROF
+#include <atomic>
 #include <cstdio>
 #include <x86intrin.h>
 static std::atomic<unsigned long long> prof_ticks[16];
@@ -83,6 +85,7 @@ struct Args {  // mirrors _expo_lanes.py::_Args (ctypes); every array C-contiguo
     int64_t* stats;      // (N, 3)
     uint8_t* sw;         // (N)
     const double* stage;  // (N, nrow, slen)
+    int64_t* next;        // the next block of patients to take (shared by the parts)
     // method tables (solve/_batched_expo.py)
     const double* nodes;  // (NN)
     const double* vinv;   // (NN, NN)
@@ -95,7 +98,7 @@ struct Args {  // mirrors _expo_lanes.py::_Args (ctypes); every array C-contiguo
     double sweep_tol, reuse_rho, h_hold, relin_drift, plain_rho, h0_pole, zser, grow_order;
     double negligible, converged;  // Jacobi (solve/_jacobi.py)
     int64_t npat, n, size, ns, kk, uniform, nrow, tlen, nr, j0, write, max_relin, slen;
-    int64_t maxit, align_min, max_sweeps, err_node0, err_node1, nthreads;
+    int64_t maxit, align_min, max_sweeps, err_node0, err_node1;
 };
 
 // ----------------------------------------------------------------------------------------------- lane helpers
@@ -103,11 +106,15 @@ inline vd splat(double v) { return vd{v, v, v, v, v, v, v, v}; }
 inline vl splatl(long long v) { return vl{v, v, v, v, v, v, v, v}; }
 inline vd sel(vl m, vd a, vd b) { return m ? a : b; }
 inline vl seli(vl m, vl a, vl b) { return m ? a : b; }
+#if defined(__AVX512F__)
+inline bool any(vl m) { return _mm512_test_epi64_mask((__m512i)m, (__m512i)m) != 0; }
+#else
 inline bool any(vl m) {
     long long r = 0;
     for (int l = 0; l < L; l++) r |= m[l];
     return r != 0;
 }
+#endif
 inline vd vabs(vd x) { return x < 0.0 ? -x : x; }
 // max/min as the scalar kernel's comparisons: ``a if a > b else b``
 inline vd vmaxg(vd a, vd b) { return a > b ? a : b; }
@@ -142,6 +149,20 @@ inline vd vexp(vd x) {
     return x < -708.0 ? splat(0.0) : p * scale;
 }
 
+// dst[0:k] = src[0:k] with non-temporal stores where the vector width allows: the curves are written once and not
+// read again by the kernel, and streaming them past the caches saves reading every destination line first
+inline void stream_copy(double* dst, const double* src, size_t k) {
+    size_t i = 0;
+#if defined(__AVX512F__)
+    while (i < k && (reinterpret_cast<uintptr_t>(dst + i) & 63) != 0) {
+        dst[i] = src[i];
+        i++;
+    }
+    for (; i + 8 <= k; i += 8) _mm512_stream_pd(dst + i, _mm512_loadu_pd(src + i));
+#endif
+    for (; i < k; i++) dst[i] = src[i];
+}
+
 // ----------------------------------------------------------------------------------------------- workspace
 struct Work {
     int n, ns, m, nu, nv;
@@ -154,15 +175,24 @@ struct Work {
     vd *ht, *xz, *phv, *tpw, *ps, *kmat, *etab, *acc8;
     vd *afree, *gnw, *dgv, *dlv, *wgt, *jac, *jtmp, *res, *rtmp, *rdg, *rdgt, *dlu, *ksum, *ksumt, *gv, *gc, *gprev,
         *clast;
-    vd *qc, *pc, *rg, *dq, *errw, *erru, *fb, *wt, *ct, *phm, *ph1, *fpv;
-    vl *piv, *pivt, *need;
+    vd *qc, *pc, *rg, *dq, *errw, *erru, *fb, *wt, *ct, *phm, *ph1, *fpv, *thr;
+    vd *c_rg, *c_e, *c_vc, *c_w, *cts;  // the grid drain's current jobs (lane by lane) and values
+    vl *piv, *pivt, *need, *trk, *trkm, *vmask;
+    // grid jobs of the accepted steps, per lane (uniform grid, with curves): see Kernel::record_jobs
+    std::vector<double> jobs[L];
+    int njobs[L] = {0, 0, 0, 0, 0, 0, 0, 0};
     std::vector<vl> lstore;
     // the lanes' curve rows of this segment (lane, row, grid point), copied out row by row at the end of the
     // group: each row is then one sequential stream (written step by step, the rows of eight patients would be
     // 32 interleaved streams of short runs)
-    std::vector<double> rows;
+    std::vector<vd> rowstore;  // (64-byte aligned)
+    double* rows;
+    size_t rowlen;  // points per row, padded to a multiple of eight
 
-    Work(int n_, int ns_, int m_, size_t nrows) : n(n_), ns(ns_), m(m_), nu(ns_ * DEG), nv(n_ * DEG), rows(nrows) {
+    Work(int n_, int ns_, int m_, int64_t nrow, int64_t kk)
+        : n(n_), ns(ns_), m(m_), nu(ns_ * DEG), nv(n_ * DEG), rowlen((size_t)(kk + L - 1) / L * L) {
+        rowstore.resize((size_t)L * nrow * rowlen / L);
+        rows = reinterpret_cast<double*>(rowstore.data());
         size_t need_d = 0;
         auto plan = [&](size_t k) { size_t o = need_d; need_d += k; return o; };
         // (offsets first, pointers after the one allocation)
@@ -188,16 +218,21 @@ struct Work {
             {&clast, (size_t)2 * ns},
             {&qc, (size_t)n * NN}, {&pc, (size_t)n * NN}, {&rg, (size_t)n * NN}, {&dq, (size_t)NN}, {&errw, (size_t)n},
             {&erru, (size_t)n}, {&fb, (size_t)n}, {&wt, (size_t)n * GB}, {&ct, (size_t)GB},
-            {&phm, (size_t)NPHI * n}, {&ph1, (size_t)NPHI}, {&fpv, (size_t)n},
+            {&phm, (size_t)NPHI * n}, {&ph1, (size_t)NPHI}, {&fpv, (size_t)n}, {&thr, (size_t)n},
+            {&c_rg, (size_t)n * NN}, {&c_e, (size_t)n}, {&c_vc, (size_t)n * n}, {&c_w, (size_t)n},
+            {&cts, (size_t)n * GB},
         };
         std::vector<size_t> offs;
         for (auto& it : items) offs.push_back(plan(it.k));
         store.assign(need_d, splat(0.0));
         for (size_t k = 0; k < items.size(); k++) *items[k].p = store.data() + offs[k];
-        lstore.assign(2 * (size_t)nu + n, splatl(0));
+        lstore.assign(2 * (size_t)nu + 2 * n + (size_t)n * GB + GB, splatl(0));
         piv = lstore.data();
         pivt = piv + nu;
         need = pivt + nu;
+        trk = need + n;
+        trkm = trk + n;
+        vmask = trkm + (size_t)n * GB;
     }
     vd& ph3(int k, int j, int i) { return phv[(size_t)k * nv + j * DEG + i]; }
 };
@@ -219,7 +254,7 @@ vl lu_factor(vd* a, vl* piv, vd* rdg, int nu) {
         }
         sing |= amax == 0.0;
         piv[k] = pk;
-        for (int i = k + 1; i < nu; i++) {
+        for (int i = k + 1; i < nu && any(pk != (long long)k); i++) {
             vl mi = pk == (long long)i;
             if (!any(mi)) continue;
             for (int j = 0; j < nu; j++) {
@@ -252,6 +287,7 @@ void lu_solve_t(const vd* a, vd* rhs, const vl* piv, const vd* rdg, int nu) {
     }
     for (int k = nu - 1; k >= 0; k--) {
         vl pk = piv[k];
+        if (!any(pk != (long long)k)) continue;
         for (int i = k + 1; i < nu; i++) {
             vl mi = pk == (long long)i;
             if (!any(mi)) continue;
@@ -278,15 +314,18 @@ struct Kernel {
     // phi_k(z), k = 0 .. KPHI, for one vector of arguments: the series and backward recurrence (|z| <= zser), the
     // forward recurrence from e^z where |z| > zser (as _phis)
     void phis(vd z, vd* out, size_t stride) {
-        vd s = splat(A.phik[NSER - 1]);
-        for (int it = NSER - 2; it >= 0; it--) s = A.phik[it] + z * s;
-        out[KPHI * stride] = s;
-        for (int k = KPHI - 1; k >= 0; k--) {
-            s = ifact[k] + z * s;
-            out[k * stride] = s;
-        }
         vl big = vabs(z) > A.zser;
-        if (any(big)) {
+        bool some_big = any(big);
+        if (!some_big || any(~big)) {  // (each part only where some lane needs it: per mode, lanes mostly agree)
+            vd s = splat(A.phik[NSER - 1]);
+            for (int it = NSER - 2; it >= 0; it--) s = A.phik[it] + z * s;
+            out[KPHI * stride] = s;
+            for (int k = KPHI - 1; k >= 0; k--) {
+                s = ifact[k] + z * s;
+                out[k * stride] = s;
+            }
+        }
+        if (some_big) {
             vd e = vexp(z);
             vd rz = 1.0 / z;
             vd pk = e;
@@ -444,31 +483,38 @@ struct Kernel {
         for (int i = 0; i < DEG; i++) W.ht[i] = A.nodes[i + 1] * h;
         for (int j = 0; j < n; j++)
             for (int i = 0; i < DEG; i++) W.xz[j * DEG + i] = W.ht[i] * W.lam[j];
+        PROF_BEGIN(13);
         for (int ix = 0; ix < nv; ix++) phis(W.xz[ix], W.phv + ix, (size_t)nv);
+        PROF_END(13);
+        PROF_BEGIN(14);
         for (int i = 0; i < DEG; i++) W.tpw[i] = W.ht[i];
         for (int k = 1; k < NN; k++)
             for (int i = 0; i < DEG; i++) W.tpw[k * DEG + i] = W.tpw[(k - 1) * DEG + i] * A.nodes[i + 1];
         for (int q = 0; q < ns; q++)
             for (int r = 0; r < ns; r++) {
-                int o = (q * ns + r) * n;
-                for (int k = 0; k < NN * DEG; k++) W.ps[k] = splat(0.0);
-                for (int j = 0; j < n; j++) {
-                    vd pj = W.prev[o + j];
-                    for (int k = 0; k < NN; k++)
-                        for (int i = 0; i < DEG; i++) W.ps[k * DEG + i] += pj * W.ph3(k + 1, j, i);
-                }
+                // response of saturable state q at node i to a tau^k forcing of term r (sums in registers), then
+                // its kernel on the node values of G_r: K[l][i] = sum_k ps[k][i] vinv[k][l]
+                const vd* pv = W.prev + (q * ns + r) * n;
                 for (int k = 0; k < NN; k++) {
                     double fk = A.fact[k];
-                    for (int i = 0; i < DEG; i++) W.ps[k * DEG + i] = W.ps[k * DEG + i] * fk * W.tpw[k * DEG + i];
-                }
-                int o2 = (q * ns + r) * NN;
-                for (int ll = 0; ll < NN; ll++)
                     for (int i = 0; i < DEG; i++) {
-                        vd acc = splat(0.0);
-                        for (int k = 0; k < NN; k++) acc += W.ps[k * DEG + i] * A.vinv[k * NN + ll];
-                        W.kmat[(o2 + ll) * DEG + i] = acc;
+                        vd acc = pv[0] * W.ph3(k + 1, 0, i);
+                        for (int j = 1; j < n; j++) acc += pv[j] * W.ph3(k + 1, j, i);
+                        W.ps[k * DEG + i] = acc * fk * W.tpw[k * DEG + i];
                     }
+                }
+                vd* km = W.kmat + (size_t)(q * ns + r) * NN * DEG;
+                for (int i = 0; i < DEG; i++) {
+                    vd pk[NN];
+                    for (int k = 0; k < NN; k++) pk[k] = W.ps[k * DEG + i];
+                    for (int ll = 0; ll < NN; ll++) {
+                        vd acc = pk[0] * A.vinv[ll];
+                        for (int k = 1; k < NN; k++) acc += pk[k] * A.vinv[k * NN + ll];
+                        km[ll * DEG + i] = acc;
+                    }
+                }
             }
+        PROF_END(14);
         const int en[2] = {(int)A.err_node0, (int)A.err_node1};
         for (int ie = 0; ie < 2; ie++) {
             int ni = en[ie];
@@ -508,48 +554,88 @@ struct Kernel {
                 ub += vmaxg(ae, a_) + f_;  // max(a_, a_ e^(lam h)), as the scalar max(): equal values alike
                 sc += vabs(a_) + f_;
             }
-            W.need[i] = acc & (ub + 1e-9 * sc + 1e-300 > W.cmx[i]);
+            W.thr[i] = ub + 1e-9 * sc + 1e-300;
+            W.need[i] = acc & (W.thr[i] > W.cmx[i]);
         }
+    }
+
+    // A step's first grid point by the exact formula (into fpv; lanes whose step starts on a grid point, or that
+    // have no point in the step, at offset 0), and the coefficients of R(g), the forcing's contribution over one
+    // grid step from there (into rg): the uniform-grid recurrence w <- e^(lam dt) w + R(g)
+    void step_start(const int64_t* jb, const int64_t* ms, vl aligned, vd t, vd& off) {
+        const double* tg = A.tg;
+        for (int l = 0; l < L; l++) off[l] = (!aligned[l] && ms[l] > 0) ? tg[jb[l]] - t[l] : 0.0;
+        for (int j = 0; j < n; j++) {
+            phis(W.lam[j] * off, W.phm + j, (size_t)n);
+            vd a_ = W.phm[j] * W.w[j];
+            vd op = off;
+            for (int k = 0; k < NN; k++) {
+                a_ += W.pc[j * NN + k] * A.fact[k] * op * W.phm[(k + 1) * n + j];
+                op *= off;
+            }
+            W.fpv[j] = a_;
+        }
+        const double dgrid = tg[1] - tg[0];
+        for (int j = 0; j < n; j++) {
+            for (int mm = 0; mm < NN; mm++) {
+                vd a_ = splat(0.0), op = splat(1.0);
+                for (int k = mm; k < NN; k++) {
+                    a_ += W.pc[j * NN + k] * A.fall[k * NN + mm] * op;
+                    op *= off;
+                }
+                W.dq[mm] = a_;
+            }
+            double dpow = 1.0;
+            for (int d = 0; d < NN; d++) {
+                vd a_ = splat(0.0);
+                for (int mm = 0; mm < NN - d; mm++) a_ += W.cdg[j * NN + mm] * W.dq[mm + d];
+                W.rg[j * NN + d] = a_ * dpow * ifact[d];
+                dpow *= dgrid;
+            }
+        }
+    }
+
+    // the forcing coefficients of the accepted steps in s - t (pc from qc, which is in tau)
+    void step_pc(vd h) {
+        vd rh = 1.0 / h;
+        for (int j = 0; j < n; j++) {
+            vd hp = splat(1.0);
+            for (int k = 0; k < NN; k++) {
+                W.pc[j * NN + k] = W.qc[j * NN + k] * hp;
+                hp *= rh;
+            }
+        }
+    }
+
+    // the grid points of the accepted steps (t, tn] of the lanes in acc: first index jb and count ms per lane
+    // (jn advanced past them); returns the largest count
+    int64_t step_points(vl acc, vd tn, int64_t* jn, int64_t* jb, int64_t* ms) {
+        int64_t mmax = 0;
+        for (int l = 0; l < L; l++) {
+            jb[l] = jn[l];
+            if (acc[l])
+                while (jn[l] < A.kk && A.tg[jn[l]] <= tn[l]) jn[l]++;
+            ms[l] = jn[l] - jb[l];
+            mmax = std::max(mmax, ms[l]);
+        }
+        return mmax;
+    }
+
+    vl step_aligned(vd t, const int64_t* jb) {
+        vl aligned = splatl(0);
+        if (A.uniform)
+            for (int l = 0; l < L; l++) aligned[l] = (jb[l] > 0 && A.tg[jb[l] - 1] == t[l]) ? -1 : 0;
+        return aligned;
     }
 
     // the modes at the grid points g0 .. g0+gmax-1 of the lanes' steps into wt (as the first half of _step_grid)
     void grid_modes(int64_t g0, int gmax, const int64_t* jb, const int64_t* gm, vl aligned, vd sh, vd t, vd& off) {
         const double* tg = A.tg;
         if (A.uniform) {
-            if (g0 == 0) {
-                // the first point of the step, unless it starts on a grid point: the exact formula
-                for (int l = 0; l < L; l++) off[l] = (!aligned[l] && gm[l] > 0) ? tg[jb[l]] - t[l] : 0.0;
-                for (int j = 0; j < n; j++) {
-                    phis(W.lam[j] * off, W.phm + j, (size_t)n);
-                    vd a_ = W.phm[j] * W.w[j];
-                    vd op = off;
-                    for (int k = 0; k < NN; k++) {
-                        a_ += W.pc[j * NN + k] * A.fact[k] * op * W.phm[(k + 1) * n + j];
-                        op *= off;
-                    }
-                    W.fpv[j] = a_;
-                }
-                // exact propagation over g grid steps from there (from the step start if aligned):
-                // w <- e^(lam dt) w + R(g), R a polynomial in g (the forcing's Taylor coefficients there)
-                const double dgrid = tg[1] - tg[0];
-                for (int j = 0; j < n; j++) {
-                    for (int mm = 0; mm < NN; mm++) {
-                        vd a_ = splat(0.0), op = splat(1.0);
-                        for (int k = mm; k < NN; k++) {
-                            a_ += W.pc[j * NN + k] * A.fall[k * NN + mm] * op;
-                            op *= off;
-                        }
-                        W.dq[mm] = a_;
-                    }
-                    double dpow = 1.0;
-                    for (int d = 0; d < NN; d++) {
-                        vd a_ = splat(0.0);
-                        for (int mm = 0; mm < NN - d; mm++) a_ += W.cdg[j * NN + mm] * W.dq[mm + d];
-                        W.rg[j * NN + d] = a_ * dpow * ifact[d];
-                        dpow *= dgrid;
-                    }
-                }
-            }
+            PROF_BEGIN(10);
+            if (g0 == 0) step_start(jb, gm, aligned, t, off);
+            PROF_END(10);
+            PROF_BEGIN(11);
             // R(g) by Horner, and the recurrence (one chain per mode; the Horner values of later points do not
             // wait on it)
             for (int j = 0; j < n; j++) {
@@ -566,6 +652,7 @@ struct Kernel {
                     wt[g] = wc;
                 }
             }
+            PROF_END(11);
         } else {
             // every point by the exact formula (non-uniform grid)
             for (int g = 0; g < gmax; g++) {
@@ -590,19 +677,12 @@ struct Kernel {
     // Lanes step independently, so a chunk covers each lane's own next grid points (``gm[l]`` of them).
     void step_grid(vl acc, vd t, vd tn, vd h, int64_t* jn, const int64_t* P, int nl) {
         const double* tg = A.tg;
-        const int64_t kk = A.kk;
         const bool write = A.write != 0;
-        int64_t jb[L], ms[L], mmax = 0;
-        vl pts;
-        for (int l = 0; l < L; l++) {
-            jb[l] = jn[l];
-            if (acc[l])
-                while (jn[l] < kk && tg[jn[l]] <= tn[l]) jn[l]++;
-            ms[l] = jn[l] - jb[l];
-            mmax = std::max(mmax, ms[l]);
-            pts[l] = ms[l] > 0 ? -1 : 0;
-        }
+        int64_t jb[L], ms[L];
+        int64_t mmax = step_points(acc, tn, jn, jb, ms);
         if (mmax == 0) return;
+        vl pts;
+        for (int l = 0; l < L; l++) pts[l] = ms[l] > 0 ? -1 : 0;
         bool vals[NMAX], track[NMAX], anyv = false;
         for (int i = 0; i < n; i++) {
             track[i] = any(W.need[i] & pts);
@@ -610,17 +690,8 @@ struct Kernel {
             anyv = anyv || vals[i];
         }
         if (!anyv) return;
-        vd rh = 1.0 / h;
-        for (int j = 0; j < n; j++) {
-            vd hp = splat(1.0);
-            for (int k = 0; k < NN; k++) {
-                W.pc[j * NN + k] = W.qc[j * NN + k] * hp;
-                hp *= rh;
-            }
-        }
-        vl aligned = splatl(0);
-        if (A.uniform)
-            for (int l = 0; l < L; l++) aligned[l] = (jb[l] > 0 && tg[jb[l] - 1] == t[l]) ? -1 : 0;
+        step_pc(h);
+        vl aligned = step_aligned(t, jb);
         vd sh = sel(aligned, splat(1.0), splat(0.0));
         vd off = splat(0.0);
         for (int64_t g0 = 0; g0 < mmax; g0 += GB) {
@@ -675,7 +746,7 @@ struct Kernel {
                 PROF_BEGIN(9);
                 if (write && orow[i] >= 0) {
                     double* dst[L];
-                    for (int l = 0; l < L; l++) dst[l] = W.rows.data() + (l * A.nr + orow[i]) * A.kk + jb[l] + g0;
+                    for (int l = 0; l < L; l++) dst[l] = W.rows + (l * A.nr + orow[i]) * W.rowlen + jb[l] + g0;
                     store_rows(ct, gmax, gm, dst, acc, nl);
                 }
                 PROF_END(9);
@@ -684,27 +755,214 @@ struct Kernel {
         }
     }
 
-    // rows[g][l] -> dst[l][g] for g < gm[l], lanes l < nl in ``acc``: 8 x 8 blocks transposed in registers, so that
-    // each lane's run is written with whole-vector stores
-    static void store_rows(const vd* rows, int gmax, const int64_t* gm, double* const* dst, vl acc, int nl) {
+    // --- curves on a uniform grid: each accepted step is recorded as a grid job of its lane (its first grid
+    // point, the coefficients of R(g), the propagators and the maxima's thresholds), and at the end of the segment
+    // all lanes' jobs are evaluated in lockstep (drain): every lane has the same grid points, so nearly every slot
+    // of the vector computes a real point, while step by step the lanes' differing step sizes left about half of
+    // them idle. A job's layout: ms, jb, sh, v0[n], rg[n NN], edg[n], vcon[n n], thr[n].
+    int job_size() const { return 3 + n + n * NN + n + n * n + n; }
+
+    void record_jobs(vl acc, vd t, vd tn, vd h, int64_t* jn, int nl) {
+        int64_t jb[L], ms[L];
+        if (step_points(acc, tn, jn, jb, ms) == 0) return;
+        step_pc(h);
+        vl aligned = step_aligned(t, jb);
+        vd off;
+        step_start(jb, ms, aligned, t, off);
+        // the first point; on a step that starts on a grid point, one recurrence step from the start (R(0) = rg[0])
+        for (int j = 0; j < n; j++) W.fpv[j] = sel(aligned, W.edg[j] * W.w[j] + W.rg[j * NN], W.fpv[j]);
+        const int js = job_size();
+        for (int l = 0; l < nl; l++) {
+            if (!acc[l] || ms[l] == 0) continue;
+            std::vector<double>& q = W.jobs[l];
+            size_t o = (size_t)W.njobs[l]++ * js;
+            if (q.size() < o + js) q.resize(std::max(2 * q.size(), o + js));
+            double* J = q.data() + o;
+            J[0] = (double)ms[l];
+            J[1] = (double)jb[l];
+            J[2] = aligned[l] ? 1.0 : 0.0;
+            double* v0 = J + 3;
+            double* rg = v0 + n;
+            double* e = rg + n * NN;
+            double* vc = e + n;
+            double* th = vc + n * n;
+            for (int j = 0; j < n; j++) {
+                v0[j] = W.fpv[j][l];
+                e[j] = W.edg[j][l];
+                th[j] = W.thr[j][l];
+                for (int d = 0; d < NN; d++) rg[j * NN + d] = W.rg[j * NN + d][l];
+            }
+            for (int k = 0; k < n * n; k++) vc[k] = W.vcon[k][l];
+        }
+    }
+
+    void drain(int nl) {
+        const double* tg = A.tg;
+        const int js = job_size();
+        // every lane has the same grid points and takes its next job in the slot after the last one ended, so
+        // the lanes with work are all at the same grid point (pos): one vector per row and slot
+        int64_t pos = 0, kq[L];
+        vl rem = splatl(0), fresh = splatl(0), more;
+        vd giv = splat(0.0);
+        bool comp[NMAX];
+        for (int l = 0; l < L; l++) {
+            kq[l] = 0;
+            more[l] = W.njobs[l] > 0 ? -1 : 0;
+        }
+        for (int i = 0; i < n; i++) {
+            W.trk[i] = splatl(0);
+            comp[i] = orow[i] >= 0;
+        }
+        while (true) {
+            int nsl = 0;
+            while (nsl < GB) {
+                // lanes whose job is done take their next one
+                vl ld = (rem == 0) & more;
+                if (any(ld)) {
+                    for (int l = 0; l < L; l++) {
+                        if (!ld[l]) continue;
+                        const double* J = W.jobs[l].data() + (size_t)kq[l]++ * js;
+                        const double *v0 = J + 3, *rg = v0 + n, *e = rg + n * NN, *vc = e + n, *th = vc + n * n;
+                        for (int j = 0; j < n; j++) {
+                            W.c_w[j][l] = v0[j];
+                            W.c_e[j][l] = e[j];
+                            for (int d = 0; d < NN; d++) W.c_rg[j * NN + d][l] = rg[j * NN + d];
+                            W.trk[j][l] = th[j] > W.cmx[j][l] ? -1 : 0;
+                        }
+                        for (int k = 0; k < n * n; k++) W.c_vc[k][l] = vc[k];
+                        giv[l] = J[2];
+                        rem[l] = (long long)J[0];
+                        fresh[l] = -1;
+                        more[l] = kq[l] < W.njobs[l] ? -1 : 0;
+                    }
+                    for (int i = 0; i < n; i++) comp[i] = orow[i] >= 0 || any(W.trk[i]);
+                }
+                vl valid = rem > 0;
+                if (!any(valid)) break;
+                // a run of slots in which no lane changes job: the coefficients stay in registers
+                long long run = GB - nsl;
+                for (int l = 0; l < L; l++)
+                    if (valid[l]) run = std::min(run, rem[l]);
+                const int S = (int)run;
+                vd base = sel(fresh, giv, giv + 1.0);  // R's argument at the run's second slot
+                for (int j = 0; j < n; j++) {
+                    vd c[NN];
+                    for (int d = 0; d < NN; d++) c[d] = W.c_rg[j * NN + d];
+                    vd e = W.c_e[j], w = W.c_w[j];
+                    vd* wt = W.wt + j * GB + nsl;
+                    vd r = c[NN - 1];
+                    for (int d = NN - 2; d >= 0; d--) r = r * giv + c[d];
+                    w = sel(fresh, w, e * w + r);  // (a lane's first point is its job's v0)
+                    wt[0] = w;
+                    for (int sl = 1; sl < S; sl++) {
+                        vd gi = base + (double)(sl - 1);
+                        vd r2 = c[NN - 1];
+                        for (int d = NN - 2; d >= 0; d--) r2 = r2 * gi + c[d];
+                        w = e * w + r2;
+                        wt[sl] = w;
+                    }
+                    W.c_w[j] = w;
+                }
+                giv = base + (double)(S - 1);
+                fresh = splatl(0);
+                for (int i = 0; i < n; i++) {
+                    vl* tm = W.trkm + i * GB + nsl;
+                    if (!comp[i]) {
+                        for (int sl = 0; sl < S; sl++) tm[sl] = splatl(0);
+                        continue;
+                    }
+                    vd vc[NMAX];
+                    for (int j = 0; j < n; j++) vc[j] = W.c_vc[i * n + j];
+                    vd* ct = W.cts + i * GB + nsl;
+                    vl tk = W.trk[i] & valid;
+                    for (int sl = 0; sl < S; sl++) {
+                        vd c_ = vc[0] * W.wt[nsl + sl];
+                        for (int j = 1; j < n; j++) c_ += vc[j] * W.wt[j * GB + nsl + sl];
+                        ct[sl] = c_;
+                        tm[sl] = tk;
+                    }
+                }
+                for (int sl = 0; sl < S; sl++) W.vmask[nsl + sl] = valid;
+                rem = seli(valid, rem - (long long)S, rem);
+                nsl += S;
+            }
+            if (nsl == 0) break;
+            // maxima: the batch's maximum over the tracked slots (four chains), then the first position where new
+            for (int i = 0; i < n; i++) {
+                const vd* ct = W.cts + i * GB;
+                const vl* tm = W.trkm + i * GB;
+                vl anyt = splatl(0);
+                for (int sl = 0; sl < nsl; sl++) anyt |= tm[sl];
+                if (!any(anyt)) continue;
+                const vd lo = splat(-HUGE_VAL);
+                vd m0 = lo, m1 = lo, m2 = lo, m3 = lo;
+                int sl = 0;
+                for (; sl + 4 <= nsl; sl += 4) {
+                    m0 = vmaxg(sel(tm[sl], ct[sl], lo), m0);
+                    m1 = vmaxg(sel(tm[sl + 1], ct[sl + 1], lo), m1);
+                    m2 = vmaxg(sel(tm[sl + 2], ct[sl + 2], lo), m2);
+                    m3 = vmaxg(sel(tm[sl + 3], ct[sl + 3], lo), m3);
+                }
+                for (; sl < nsl; sl++) m0 = vmaxg(sel(tm[sl], ct[sl], lo), m0);
+                m0 = vmaxg(m1, m0);
+                m2 = vmaxg(m3, m2);
+                m0 = vmaxg(m2, m0);
+                vl up = m0 > W.cmx[i];
+                if (!any(up)) continue;
+                W.cmx[i] = sel(up, m0, W.cmx[i]);
+                for (int l = 0; l < L; l++) {
+                    if (!up[l]) continue;
+                    int g = 0;
+                    while (!(tm[g][l] && ct[g][l] == m0[l])) g++;
+                    W.tmx[i][l] = tg[pos + g];
+                }
+            }
+            for (int i = 0; i < n; i++)
+                if (orow[i] >= 0) store_lanes(W.cts + i * GB, nsl, W.rows + orow[i] * W.rowlen + pos, A.nr * W.rowlen);
+            pos += nsl;
+        }
+        for (int l = 0; l < L; l++) W.njobs[l] = 0;
+    }
+
+    // rows[g][l] -> dst[l stride + g], g < gmax rounded up to a multiple of eight (dst 64-byte aligned, with room):
+    // 8 x 8 blocks transposed in registers, one aligned store per lane and block
+    static void store_lanes(const vd* rows, int gmax, double* dst, size_t stride) {
+        for (int gb = 0; gb < gmax; gb += 8) {
+            vd o[8];
+            transpose8(rows + gb, o);
+            for (int l = 0; l < L; l++) *reinterpret_cast<vd*>(dst + l * stride + gb) = o[l];
+        }
+    }
+
+    static void transpose8(const vd* r, vd* o) {
         const vl lo = {0, 8, 2, 10, 4, 12, 6, 14}, hi = {1, 9, 3, 11, 5, 13, 7, 15};
         const vl lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
         const vl lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+        vd t0 = __builtin_shuffle(r[0], r[1], lo), t1 = __builtin_shuffle(r[0], r[1], hi);
+        vd t2 = __builtin_shuffle(r[2], r[3], lo), t3 = __builtin_shuffle(r[2], r[3], hi);
+        vd t4 = __builtin_shuffle(r[4], r[5], lo), t5 = __builtin_shuffle(r[4], r[5], hi);
+        vd t6 = __builtin_shuffle(r[6], r[7], lo), t7 = __builtin_shuffle(r[6], r[7], hi);
+        vd u0 = __builtin_shuffle(t0, t2, lo2), u2 = __builtin_shuffle(t0, t2, hi2);
+        vd u1 = __builtin_shuffle(t1, t3, lo2), u3 = __builtin_shuffle(t1, t3, hi2);
+        vd u4 = __builtin_shuffle(t4, t6, lo2), u6 = __builtin_shuffle(t4, t6, hi2);
+        vd u5 = __builtin_shuffle(t5, t7, lo2), u7 = __builtin_shuffle(t5, t7, hi2);
+        o[0] = __builtin_shuffle(u0, u4, lo4);
+        o[1] = __builtin_shuffle(u1, u5, lo4);
+        o[2] = __builtin_shuffle(u2, u6, lo4);
+        o[3] = __builtin_shuffle(u3, u7, lo4);
+        o[4] = __builtin_shuffle(u0, u4, hi4);
+        o[5] = __builtin_shuffle(u1, u5, hi4);
+        o[6] = __builtin_shuffle(u2, u6, hi4);
+        o[7] = __builtin_shuffle(u3, u7, hi4);
+    }
+
+    // rows[g][l] -> dst[l][g] for g < gm[l], lanes l < nl in ``acc``: 8 x 8 blocks transposed in registers, so that
+    // each lane's run is written with whole-vector stores
+    static void store_rows(const vd* rows, int gmax, const int64_t* gm, double* const* dst, vl acc, int nl) {
         for (int gb = 0; gb < gmax; gb += 8) {
-            vd r[8];
+            vd r[8], o[8];
             for (int k = 0; k < 8; k++) r[k] = gb + k < gmax ? rows[gb + k] : splat(0.0);
-            vd t0 = __builtin_shuffle(r[0], r[1], lo), t1 = __builtin_shuffle(r[0], r[1], hi);
-            vd t2 = __builtin_shuffle(r[2], r[3], lo), t3 = __builtin_shuffle(r[2], r[3], hi);
-            vd t4 = __builtin_shuffle(r[4], r[5], lo), t5 = __builtin_shuffle(r[4], r[5], hi);
-            vd t6 = __builtin_shuffle(r[6], r[7], lo), t7 = __builtin_shuffle(r[6], r[7], hi);
-            vd u0 = __builtin_shuffle(t0, t2, lo2), u2 = __builtin_shuffle(t0, t2, hi2);
-            vd u1 = __builtin_shuffle(t1, t3, lo2), u3 = __builtin_shuffle(t1, t3, hi2);
-            vd u4 = __builtin_shuffle(t4, t6, lo2), u6 = __builtin_shuffle(t4, t6, hi2);
-            vd u5 = __builtin_shuffle(t5, t7, lo2), u7 = __builtin_shuffle(t5, t7, hi2);
-            vd o[8] = {__builtin_shuffle(u0, u4, lo4), __builtin_shuffle(u1, u5, lo4),
-                       __builtin_shuffle(u2, u6, lo4), __builtin_shuffle(u3, u7, lo4),
-                       __builtin_shuffle(u0, u4, hi4), __builtin_shuffle(u1, u5, hi4),
-                       __builtin_shuffle(u2, u6, hi4), __builtin_shuffle(u3, u7, hi4)};
+            transpose8(r, o);
             for (int l = 0; l < nl; l++) {
                 if (!acc[l] || gm[l] <= gb) continue;
                 if (gm[l] >= gb + 8) {
@@ -869,9 +1127,12 @@ void run_block(const Args& A, Work& W, int64_t p0, int nl) {
                 for (int i = 0; i < DEG; i++) {
                     vd uu = W.acc8[i];
                     vd c = sq2 * uu;
-                    vd rd = 1.0 / (kq + c);
+                    // 1/(Km + c) and the error weight h/(atol + rtol |u|) from one division
+                    vd d1 = kq + c, d2 = atl + rtol * vabs(uu);
+                    vd r12 = 1.0 / (d1 * d2);
+                    vd rd = d2 * r12;
                     vd gn = sq * uu - vq * c * rd;
-                    vd wq = h / (atl + rtol * vabs(uu));
+                    vd wq = h * d1 * r12;
                     W.gnw[q * DEG + i] = gn;
                     W.dgv[q * DEG + i] = sq - vq * kq * sq2 * (rd * rd);
                     vd dl = vabs(gn - W.gv[q * NN + i + 1]) * wq;
@@ -1040,8 +1301,13 @@ void run_block(const Args& A, Work& W, int64_t p0, int nl) {
         if (!any(acc)) continue;
         // --- accepted: grid values inside (t, tn], sinks, the next step
         PROF_BEGIN(6);
+        PROF_BEGIN(12);
         K.step_need(acc, h);
-        K.step_grid(acc, t, tn, h, jn, P, nl);
+        PROF_END(12);
+        if (write && uniform)
+            K.record_jobs(acc, t, tn, h, jn, nl);
+        else
+            K.step_grid(acc, t, tn, h, jn, P, nl);
         PROF_END(6);
         // sinks: exact integrals over the step; a saturable flux is slope int x_s - int G_s (as _step_sinks)
         for (int r = 0; r < m; r++) {
@@ -1069,15 +1335,25 @@ void run_block(const Args& A, Work& W, int64_t p0, int nl) {
             relin |= acc & (vabs(s_new - W.slope[q]) > A.relin_drift * vmaxg(s_new, W.slope[q]));
         }
     }
+    if (write && uniform) {
+        PROF_BEGIN(15);
+        K.drain(nl);
+        PROF_END(15);
+    }
     // --- back into the batch; the curve rows in address order: the staged values of the earlier segments, then
     // this segment's
+    PROF_BEGIN(1);
     if (write)
         for (int l = 0; l < nl; l++)
             for (int r = 0; r < A.nr; r++) {
                 double* row = A.curves + (P[l] * A.nrow + r) * A.tlen;
                 if (A.slen > 0) std::memcpy(row, A.stage + (P[l] * A.nrow + r) * A.slen, sizeof(double) * A.slen);
-                std::memcpy(row + A.j0, W.rows.data() + (l * A.nr + r) * A.kk, sizeof(double) * A.kk);
+                stream_copy(row + A.j0, W.rows + (l * A.nr + r) * W.rowlen, (size_t)A.kk);
             }
+#if defined(__AVX512F__)
+    if (write) _mm_sfence();
+#endif
+    PROF_END(1);
     for (int l = 0; l < nl; l++) {
         int64_t p = P[l];
         A.ok[p] = failed[l] ? 0 : 1;
@@ -1099,38 +1375,37 @@ void run_block(const Args& A, Work& W, int64_t p0, int nl) {
 
 extern "C" {
 
-// Integrate every patient of the batch over [t0, t1]; returns 0, or 1 when the sizes exceed this kernel's
-// limits (the caller then uses the numba kernel).
-int expo_lanes(const Args* args) {
+// Integrate the patients of the batch over [t0, t1]: part ``part`` of ``nparts``, each part run by one of the
+// caller's threads (numba's, see _expo_lanes.py), which take blocks of eight patients from the shared counter
+// ``next`` until none is left. Returns 0, or 1 when the sizes exceed this kernel's limits (the caller then uses
+// the numba kernel).
+int expo_lanes(const Args* args, int64_t part, int64_t nparts) {
+    (void)part;
+    (void)nparts;
     const Args& A = *args;
     if (A.n > NMAX || A.ns > SMAX || A.ns < 1 || A.n < 1) return 1;
     if (reinterpret_cast<uintptr_t>(std::vector<vd>(1).data()) % alignof(vd) != 0) return 1;
     const int64_t nblk = (A.npat + L - 1) / L;
-    std::atomic<int64_t> next(0);
-    auto work = [&]() {
-        Work W((int)A.n, (int)A.ns, (int)(A.size - A.n), A.write ? (size_t)L * A.nr * A.kk : 0);
-        int64_t b;
-        while ((b = next.fetch_add(1)) < nblk) {
-            int64_t p0 = b * L;
-            run_block(A, W, p0, (int)std::min<int64_t>(L, A.npat - p0));
-        }
-    };
-    int nth = (int)std::max<int64_t>(1, std::min<int64_t>(A.nthreads, nblk));
-    std::vector<std::thread> pool;
-    for (int k = 1; k < nth; k++) pool.emplace_back(work);
-    work();
-    for (auto& th : pool) th.join();
+    Work W((int)A.n, (int)A.ns, (int)(A.size - A.n), A.write ? A.nr : 0, A.kk);
+    int64_t b;
+    while ((b = __atomic_fetch_add(A.next, 1, __ATOMIC_RELAXED)) < nblk) {
+        int64_t p0 = b * L;
+        run_block(A, W, p0, (int)std::min<int64_t>(L, A.npat - p0));
+    }
+    return 0;
+}
+
 #ifdef EXPO_PROF
-    std::fprintf(stderr, "expo_lanes prof [%g, %g]:", A.t0, A.t1);
-    for (int k = 0; k < 10; k++) {
+void expo_lanes_prof_dump(double t0, double t1) {
+    std::fprintf(stderr, "expo_lanes prof [%g, %g]:", t0, t1);
+    for (int k = 0; k < 16; k++) {
         std::fprintf(stderr, " %d:%llu/%llu", k, prof_ticks[k].load(), prof_count[k].load());
         prof_ticks[k] = 0;
         prof_count[k] = 0;
     }
     std::fprintf(stderr, "\n");
-#endif
-    return 0;
 }
+#endif
 
 // For the tests: factorise eight transposed matrices ``at`` (nu, nu, 8: lanes last) with the kernel's per-lane
 // pivoting and solve J x = rhs (rhs: (nu, 8), overwritten); returns a bit per singular lane.

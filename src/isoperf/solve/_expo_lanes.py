@@ -11,8 +11,9 @@ contraction), not bit for bit.
 
 The extension is built at install time (``setup.py``; optional: without a C++ compiler the install still
 succeeds). :func:`available` tells whether it loaded; ``ISOPERF_EXPO_KERNEL=numba`` in the environment turns it
-off (the numba kernel is then used, as when it is not built). It is called through ``ctypes``, which releases
-the GIL; the threads are the kernel's own (as many as numba is set to use).
+off (the numba kernel is then used, as when it is not built). It is called through ``ctypes`` from a numba
+``prange`` loop: one part per numba thread, the parts sharing the blocks of patients, so that no second thread
+pool competes with numba's for the cores (numba's OpenMP workers spin for a while after each parallel loop).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 
+import numba as nb
 import numpy as np
 
 from isoperf.solve import _batched_expo as ex
@@ -39,12 +41,12 @@ class _Args(ctypes.Structure):
 
     _fields_ = [(name, _P) for name in (
         "amat", "b", "inv", "sat_state", "sat_sink", "vmax", "km", "sinv", "x", "tg", "cmax", "tmax", "curves",
-        "out_idx", "atol", "ok", "stats", "sw", "stage",
+        "out_idx", "atol", "ok", "stats", "sw", "stage", "next",
         "nodes", "vinv", "clast", "tlast", "fact", "phik", "fall")] + [(name, _D) for name in (
         "t0", "t1", "rtol", "h_min", "sweep_tol", "reuse_rho", "h_hold", "relin_drift", "plain_rho", "h0_pole", "zser",
         "grow_order", "negligible", "converged")] + [(name, _I) for name in (
         "npat", "n", "size", "ns", "kk", "uniform", "nrow", "tlen", "nr", "j0", "write", "max_relin", "slen", "maxit",
-        "align_min", "max_sweeps", "err_node0", "err_node1", "nthreads")]
+        "align_min", "max_sweeps", "err_node0", "err_node1")]
 
 
 #: the method's tables, contiguous, kept alive for the library's lifetime
@@ -61,7 +63,7 @@ def _load() -> ctypes.CDLL | None:
     except ImportError:
         return None
     lib = ctypes.CDLL(_expo_lanes_c.__file__)
-    lib.expo_lanes.argtypes = [ctypes.POINTER(_Args)]
+    lib.expo_lanes.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
     lib.expo_lanes.restype = ctypes.c_int
     if (lib.expo_lanes_degree() != ex.DEG or lib.expo_lanes_nser() != ex._NSER
             or _TABLES["fact"].size != ex._NPHI + 1):
@@ -87,6 +89,14 @@ def fits(n: int, ns: int) -> bool:
     return _LIB is not None and 1 <= n <= MAX_COMPARTMENTS and 1 <= ns <= MAX_SATURABLE
 
 
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _run_parts(fn, args: int, status: np.ndarray) -> None:  # noqa: ANN001
+    """One part of the kernel per numba thread (the parts share the blocks of patients through a counter)."""
+    nparts = status.size
+    for part in nb.prange(nparts):
+        status[part] = fn(args, part, nparts)
+
+
 def _ptr(a: np.ndarray, dtype: type, name: str) -> int:
     if a.dtype != dtype or not a.flags.c_contiguous:
         raise TypeError(f"lane kernel: {name} must be a C-contiguous {np.dtype(dtype).name} array")
@@ -99,31 +109,28 @@ def expo_segment_lanes(
     x: np.ndarray, t0: float, t1: float, tg: np.ndarray, uniform: bool,
     cmax: np.ndarray, tmax: np.ndarray, curves: np.ndarray, out_idx: np.ndarray, j0: int, write: bool,
     rtol: float, atol: np.ndarray, h_min: float, ok: np.ndarray, stats: np.ndarray,
-    max_relin: int, switch: np.ndarray, stage: np.ndarray, *, threads: int | None = None,
+    max_relin: int, switch: np.ndarray, stage: np.ndarray,
 ) -> None:
-    """As :func:`isoperf.solve._batched_expo.expo_segment` (same arguments and results), on the lane kernel.
-    ``threads``: default, numba's thread count."""
+    """As :func:`isoperf.solve._batched_expo.expo_segment` (same arguments and results), on the lane kernel, with
+    as many threads as numba uses."""
     if _LIB is None:
         raise RuntimeError("the lane kernel is not available (see isoperf.solve._expo_lanes.available)")
     n = inv.shape[0]
     if not fits(n, sat_state.size):
         raise ValueError(f"lane kernel: {n} compartments and {sat_state.size} saturable terms exceed its limits "
                          f"({MAX_COMPARTMENTS}, {MAX_SATURABLE})")
-    if threads is None:
-        import numba
-
-        threads = numba.get_num_threads()
     f8, i8, b1 = np.float64, np.int64, np.bool_
     keep = [np.ascontiguousarray(out_idx, dtype=i8), np.ascontiguousarray(sat_state, dtype=i8),
             np.ascontiguousarray(sat_sink, dtype=i8), np.ascontiguousarray(tg, dtype=f8)]
     out_c, st_c, sk_c, tg_c = keep
+    counter = np.zeros(1, dtype=np.int64)
     args = _Args(
         amat=_ptr(amat, f8, "amat"), b=_ptr(b, f8, "b"), inv=_ptr(inv, f8, "inv"), sat_state=st_c.ctypes.data,
         sat_sink=sk_c.ctypes.data, vmax=_ptr(vmax, f8, "vmax"), km=_ptr(km, f8, "km"), sinv=_ptr(sinv, f8, "sinv"),
         x=_ptr(x, f8, "x"), tg=tg_c.ctypes.data, cmax=_ptr(cmax, f8, "cmax"), tmax=_ptr(tmax, f8, "tmax"),
         curves=_ptr(curves, f8, "curves"), out_idx=out_c.ctypes.data, atol=_ptr(atol, f8, "atol"),
         ok=_ptr(ok, b1, "ok"), stats=_ptr(stats, i8, "stats"), sw=_ptr(switch, b1, "switch"),
-        stage=_ptr(stage, f8, "stage"),
+        stage=_ptr(stage, f8, "stage"), next=counter.ctypes.data,
         **{k: v.ctypes.data for k, v in _TABLES.items()},
         t0=t0, t1=t1, rtol=rtol, h_min=h_min, sweep_tol=ex.SWEEP_TOL, reuse_rho=ex.REUSE_RHO, h_hold=ex.H_HOLD,
         relin_drift=ex.RELIN_DRIFT, plain_rho=ex.PLAIN_RHO, h0_pole=ex.H0_POLE, zser=ex._ZSER,
@@ -131,8 +138,10 @@ def expo_segment_lanes(
         npat=x.shape[0], n=n, size=x.shape[1], ns=sat_state.size, kk=tg.size, uniform=int(bool(uniform)),
         nrow=curves.shape[1], tlen=curves.shape[2], nr=out_idx.size, j0=j0, write=int(bool(write)),
         max_relin=max_relin, slen=stage.shape[2], maxit=ex._MAXIT, align_min=ex.ALIGN_MIN, max_sweeps=MAX_SWEEPS,
-        err_node0=int(ex._ERR_NODES[0]), err_node1=int(ex._ERR_NODES[1]), nthreads=max(1, int(threads)),
+        err_node0=int(ex._ERR_NODES[0]), err_node1=int(ex._ERR_NODES[1]),
     )
-    if _LIB.expo_lanes(ctypes.byref(args)) != 0:
+    status = np.zeros(max(1, min(nb.get_num_threads(), (x.shape[0] + 7) // 8)), dtype=np.int32)
+    _run_parts(_LIB.expo_lanes, ctypes.addressof(args), status)
+    if status.any():
         raise ValueError("lane kernel refused the batch (sizes beyond its limits)")
-    del keep
+    del keep, counter
