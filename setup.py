@@ -1,7 +1,7 @@
-"""Build of isoperf's one compiled piece: the lane-parallel exponential kernel (src/isoperf/solve/_expo_lanes.cpp).
+"""Build of isoperf's one compiled piece: the lane-parallel kernels (src/isoperf/solve/_*_lanes.cpp, _lanes.h).
 
 Everything else is configured in pyproject.toml. The extension is optional: without a C++17 compiler the install
-succeeds and isoperf uses its numba kernel for the same work (isoperf.solve._expo_lanes.available() tells).
+succeeds and isoperf uses its numba kernels for the same work (isoperf.solve._lanes.available() tells).
 The kernel is compiled for the machine it is installed on (-march=native where the compiler accepts it).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+SRC = "src/isoperf/solve"
 FLAGS = ["-O3", "-std=c++17", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=fast"]
 
 
@@ -37,7 +38,8 @@ def _accepts(cmd: build_ext, flag: str) -> bool:
 
 
 setup(
-    ext_modules=[Extension("isoperf.solve._expo_lanes_c", ["src/isoperf/solve/_expo_lanes.cpp"], language="c++",
-                           optional=True)],
+    ext_modules=[Extension("isoperf.solve._lanes_c", [f"{SRC}/_lanes_module.cpp", f"{SRC}/_expo_lanes.cpp",
+                                                      f"{SRC}/_exact_lanes.cpp"],
+                           depends=[f"{SRC}/_lanes.h"], language="c++", optional=True)],
     cmdclass={"build_ext": BuildExt},
 )

@@ -11,7 +11,7 @@ import pytest
 
 import isoperf.population._run as run_mod
 from isoperf.population import Sample, build_batch, simulate_population, solve_drug
-from isoperf.solve import _expo_lanes
+from isoperf.solve import _expo_lanes, _lanes
 
 from .protocols_population import REF_B, REF_IIV_B, ROOT
 from .test_population_equivalence import REL, _compare, late_iv_on_uneven_grid
@@ -127,7 +127,7 @@ def test_non_uniform_grid_and_switch_inside_a_segment_equal_single_engine(monkey
         assert not calls  # the exponential kernel throughout
 
 
-KERNELS = ["numba", pytest.param("lanes", marks=pytest.mark.skipif(not _expo_lanes.available(),
+KERNELS = ["numba", pytest.param("lanes", marks=pytest.mark.skipif(not _lanes.available(),
                                                                     reason="lane kernel not built"))]
 
 
@@ -146,7 +146,7 @@ def _mean_steps(monkeypatch, n: int, kernel: str) -> tuple[float, float]:  # noq
         seen[float(bound["t0"])] = bound["stats"].copy()  # accepted steps, linearisations, Newton iterations
 
     monkeypatch.setattr(module, name, spy)
-    monkeypatch.setattr(run_mod, "DEFAULT_EXPO_KERNEL", kernel)
+    monkeypatch.setattr(run_mod, "DEFAULT_IMPL", kernel)
     out = _solve(REF_B, n, "exponential")["reference_drug"]
     assert np.all(out.mass_balance_error <= 1e-9)
     return float(seen[0.0][:, 0].mean()), float(seen[60.0][:, 0].mean())

@@ -1,6 +1,7 @@
-"""The lane-parallel build of the exponential kernel (solve/_expo_lanes.cpp): built, equal to the numba kernel it
-replaces, independent of the patients sharing its lane group and of the thread count, its per-lane Newton solve
-exact. (Its agreement with the single-patient engine is tested by every population test: it is the default.)"""
+"""The lane-parallel builds of the exponential and exact kernels (solve/_expo_lanes.cpp, _exact_lanes.cpp): built,
+equal to the numba kernels they replace, independent of the patients sharing a lane group and of the thread count,
+the per-lane Newton solve exact. (Their agreement with the single-patient engine is tested by every population
+test: they are the default.)"""
 
 from __future__ import annotations
 
@@ -13,23 +14,26 @@ import pytest
 import isoperf
 import isoperf.population._run as run_mod
 from isoperf.population import Sample, build_batch, solve_drug
-from isoperf.solve import _expo_lanes
+from isoperf.solve import _lanes
 
 from .protocols_population import REF_B, ROOT
 from .test_population_equivalence import late_iv_on_uneven_grid
 
 SEED_ILP = ROOT / "examples" / "seed_ilp.toml"
 HAI = ROOT / "examples" / "hai_5fu_cycles.toml"
-needs_lanes = pytest.mark.skipif(not _expo_lanes.available(), reason="lane kernel not built or switched off")
+REF_A = ROOT / "examples" / "reference_model.toml"
+LIMB = ROOT / "examples" / "limb_melphalan.toml"
+PHP = ROOT / "examples" / "php_melphalan.toml"
+needs_lanes = pytest.mark.skipif(not _lanes.available(), reason="lane kernels not built or switched off")
 
 
-def test_lane_kernel_is_built():
-    """``make test`` installs isoperf with its C++ kernel; without it populations with saturable elimination
-    run ~2x slower on the numba kernel. ``ISOPERF_EXPO_KERNEL=numba`` switches it off on purpose."""
-    if os.environ.get("ISOPERF_EXPO_KERNEL", "").lower() == "numba":
-        pytest.skip("switched off by ISOPERF_EXPO_KERNEL=numba")
-    assert _expo_lanes.available(), "the C++ lane kernel was not built (is a C++17 compiler installed?)"
-    assert _expo_lanes.lane_width() == 8
+def test_lane_kernels_are_built():
+    """``make test`` installs isoperf with its C++ kernels; without them populations run ~2x slower on the numba
+    kernels. ``ISOPERF_LANES=0`` switches them off on purpose."""
+    if os.environ.get(_lanes.ENV, "1").strip().lower() in ("0", "no", "false", "off"):
+        pytest.skip(f"switched off by {_lanes.ENV}=0")
+    assert _lanes.available(), "the C++ lane kernels were not built (is a C++17 compiler installed?)"
+    assert _lanes.lane_width() == 8
 
 
 FACTORS = ("hepatic_artery_flow", "central_volume", "hepatic_vmax", "extrahepatic_clearance", "leak")
@@ -49,7 +53,7 @@ def _models(path, n: int, seed: int = 5, factors: dict | None = None):
 
 def _run(plan, model, n: int, kernel: str, curves: bool = True):
     buf = np.zeros((n, 4, plan.grid.size)) if curves else None
-    return solve_drug(model, plan.grid, n, curves=buf, expo_kernel=kernel)
+    return solve_drug(model, plan.grid, n, curves=buf, impl=kernel)
 
 
 @needs_lanes
@@ -115,13 +119,16 @@ def test_a_patient_does_not_depend_on_its_lane_group_or_the_threads(curves):
 
 
 @needs_lanes
-def test_default_kernel_is_the_lane_build():
+def test_default_kernels_are_the_lane_builds():
     plan, models = _models(REF_B, 3)
     out = solve_drug(models["reference_drug"], plan.grid, 3)
-    assert "8-lane C++" in out.solver
-    with pytest.raises(ValueError, match="expo_kernel"):
-        solve_drug(models["reference_drug"], plan.grid, 3, expo_kernel="cuda")
-    assert run_mod.DEFAULT_EXPO_KERNEL == "lanes"
+    assert out.solver == "exponential integrator, exact linear part (rtol 1e-08, 8-lane C++)"  # both segments
+    plan, models = _models(REF_A, 3)
+    assert solve_drug(models["reference_drug"], plan.grid, 3).solver == \
+        "exact (symmetric eigen-decomposition, 8-lane C++)"
+    with pytest.raises(ValueError, match="impl"):
+        solve_drug(models["reference_drug"], plan.grid, 3, impl="cuda")
+    assert run_mod.DEFAULT_IMPL == "lanes"
 
 
 @needs_lanes
@@ -130,7 +137,7 @@ def test_lane_newton_solve_equals_numpy(size):
     """Eight transposed Newton matrices factorised side by side, each lane with its own row exchanges (a lane
     with a small leading pivot next to lanes without), then solved: each equals ``numpy.linalg.solve``; a
     singular lane is reported as such without disturbing the others."""
-    lib = _expo_lanes._LIB
+    lib = _lanes.LIB
     lib.expo_lanes_lu_solve.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
     lib.expo_lanes_lu_solve.restype = ctypes.c_int
     rng = np.random.default_rng(size)
@@ -151,3 +158,59 @@ def test_lane_newton_solve_equals_numpy(size):
             assert not bits & (1 << lane)
             expected = np.linalg.solve(mats[lane], rhs[lane])
             assert np.allclose(x[:, lane], expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
+
+
+@needs_lanes
+@pytest.mark.parametrize("path", [REF_A, LIMB, PHP, SEED_ILP, HAI, "uneven"],
+                         ids=["reference A", "limb melphalan", "PHP melphalan", "ILP 5-FU + MMC", "HAI cycles",
+                              "A + late IV, non-uniform grid"])
+@pytest.mark.parametrize("curves", [True, False], ids=["curves", "metrics only"])
+def test_exact_lanes_equal_numba_kernel(path, curves):
+    """The linear segments (every drug with linear elimination, the linear segments of the others): the lane
+    kernel's grid values come from the modes' one-grid-step recurrence (with curves) or the closed-form march
+    (without), the numba kernel's from a power table: equal to ~1e-13. A non-uniform grid is left to the numba
+    kernel segment by segment (the uniform segments of the same protocol still run on lanes)."""
+    if path == "uneven":
+        path = late_iv_on_uneven_grid(REF_A, "100 mg")
+    n = 29
+    plan, models = _models(path, n)
+    for model in models.values():
+        a = _run(plan, model, n, "lanes", curves)
+        b = _run(plan, model, n, "numba", curves)
+        lay = a.layout
+        scale = np.abs(b.final[:, lay.dosed])[:, None]
+        assert np.max(np.abs(a.final - b.final) / scale) < 1e-11
+        assert np.max(np.abs(a.cmax - b.cmax) / np.maximum(b.cmax, 1e-300)) < 1e-11
+        if curves:
+            peak = np.max(np.abs(b.curves), axis=2, keepdims=True)
+            assert np.max(np.abs(a.curves - b.curves) / np.maximum(peak, 1e-300)) < 1e-11
+        assert np.all(a.mass_balance_error <= 1e-9)
+        if "8-lane C++" not in a.solver:
+            assert "exponential" in a.solver  # (no linear segment at all)
+
+
+@needs_lanes
+@pytest.mark.parametrize("curves", [True, False], ids=["curves", "metrics only"])
+def test_exact_lanes_do_not_depend_on_the_lane_group(curves):
+    """Variant A: patient i alone, in a group, at another lane, on 1 or 2 threads: the same bits."""
+    import numba
+
+    n = 19
+    f = _factors(n, 4)
+    plan, models = _models(REF_A, n, factors=f)
+    whole = _run(plan, models["reference_drug"], n, "lanes", curves)
+    _, rev = _models(REF_A, n, factors={k: v[::-1].copy() for k, v in f.items()})
+    reversed_ = _run(plan, rev["reference_drug"], n, "lanes", curves)
+    _, one = _models(REF_A, 1, factors={k: v[[7]] for k, v in f.items()})
+    alone = _run(plan, one["reference_drug"], 1, "lanes", curves)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = _run(plan, models["reference_drug"], n, "lanes", curves)
+    finally:
+        numba.set_num_threads(threads)
+    for other, idx in ((reversed_, np.arange(n)[::-1]), (single, np.arange(n)), (alone, np.array([7]))):
+        assert np.array_equal(whole.final[idx], other.final)
+        assert np.array_equal(whole.cmax[idx], other.cmax) and np.array_equal(whole.tmax[idx], other.tmax)
+        if curves:
+            assert np.array_equal(whole.curves[idx], other.curves)

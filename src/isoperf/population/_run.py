@@ -1,8 +1,9 @@
 """Solve one drug's batched DrugModel for every patient of a batch: segments, events, metrics, curves.
 
 Linear segments: exact symmetric-form eigen solution (``solve/_batched_exact.py``). Segments with saturable
-elimination: by default an exponential integrator on the exact linear part (``solve/_batched_expo.py``; run by
-its lane-parallel C++ build, ``solve/_expo_lanes.py``, where that is installed, else by numba);
+elimination: by default an exponential integrator on the exact linear part (``solve/_batched_expo.py``). Both run
+on their lane-parallel C++ builds (``solve/_lanes.py``: eight patients per SIMD vector) where those are installed
+and the segment fits them, else on numba;
 ``saturable="dp5"`` selects the explicit Dormand-Prince 5(4) kernel (``solve/_batched_ode.py``), which is
 also used when the compartment block is not in symmetric form. A batch whose structure the fast
 kernels cannot take (a non-symmetric compartment block) and any patient whose adaptive integration fails
@@ -30,10 +31,10 @@ SATURABLE_METHODS = ("exponential", "dp5")
 #: the kernel used when ``solve_drug`` is not told (``simulate_population`` uses this)
 DEFAULT_SATURABLE = "exponential"
 EXPO_RTOL = 1e-8
-#: implementation of the exponential kernel: "lanes" (eight patients per SIMD lane group, C++; the default where
-#: it is built, see isoperf.solve._expo_lanes.available) or "numba" (one patient at a time)
-EXPO_KERNELS = ("lanes", "numba")
-DEFAULT_EXPO_KERNEL = "lanes"
+#: implementation of the exact and exponential kernels: "lanes" (eight patients per SIMD lane group, C++; used
+#: where it is built, see isoperf.solve._lanes.available, and the segment fits it) or "numba"
+IMPLS = ("lanes", "numba")
+DEFAULT_IMPL = "lanes"
 #: a patient whose saturable segment needs more linearisations of the exponential kernel than this is handed
 #: to the explicit kernel for that segment (0: never; the exponential kernel's Newton collocation integrates
 #: saturated segments too, e.g. the perfusion hour, in ~36 steps instead of ~500)
@@ -114,21 +115,21 @@ def _single(model: DrugModel, grid: np.ndarray, i: int, layout: StateLayout, out
 
 def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray | None = None,
                index: np.ndarray | None = None, work: dict | None = None,
-               saturable: str | None = None, expo_kernel: str | None = None) -> DrugOutcome:
+               saturable: str | None = None, impl: str | None = None) -> DrugOutcome:
     """Solve ``model`` (numbers are arrays over ``n`` patients) on ``grid``.
 
     ``curves``: optional preallocated (n, 4, len(grid)) array for the concentrations of circuit, liver,
     tumour and systemic. ``work``: scratch arrays kept between chunks (avoids writing fresh memory pages).
     ``saturable``: the kernel for segments with Michaelis-Menten terms ("exponential" or "dp5"); ``expo_kernel``:
-    the exponential kernel's implementation ("lanes", used where it is built and the model fits it, or "numba";
-    both give the same results to rounding)."""
+    the implementation of the exact and exponential kernels ("lanes", used where it is built and the segment fits
+    it, or "numba"; both give the same results to rounding)."""
     saturable = DEFAULT_SATURABLE if saturable is None else saturable
     if saturable not in SATURABLE_METHODS:
         raise ValueError(f"saturable must be one of {SATURABLE_METHODS}, not {saturable!r}")
-    expo_kernel = DEFAULT_EXPO_KERNEL if expo_kernel is None else expo_kernel
-    if expo_kernel not in EXPO_KERNELS:
-        raise ValueError(f"expo_kernel must be one of {EXPO_KERNELS}, not {expo_kernel!r}")
-    from isoperf.solve import _expo_lanes
+    impl = DEFAULT_IMPL if impl is None else impl
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, not {impl!r}")
+    from isoperf.solve import _exact_lanes, _expo_lanes
     from isoperf.solve._batched_exact import (  # numba: on first use
         is_uniform,
         linear_segment,
@@ -184,10 +185,13 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
         front = stage if k == last else NO_STAGE
         if seg.linear:
             ok = np.ones(n, dtype=np.bool_)
-            linear_segment(seg.matrix, seg.inputs, inv, x, seg.start, seg.end, tg, is_uniform(seg.start, tg),
-                           cmax, tmax, target, out_row, j0, write, ok, front)
+            uniform = is_uniform(seg.start, tg)
+            lanes = impl == "lanes" and _exact_lanes.fits(nc, tg.size, uniform)
+            (_exact_lanes.linear_segment_lanes if lanes else linear_segment)(
+                seg.matrix, seg.inputs, inv, x, seg.start, seg.end, tg, uniform, cmax, tmax, target, out_row, j0,
+                write, ok, front)
             redo |= ~ok
-            solver.add("exact (symmetric eigen-decomposition)")
+            solver.add(f"exact (symmetric eigen-decomposition, {'8-lane C++' if lanes else 'numba'})")
         else:
             ok = np.ones(n, dtype=np.bool_)
             sel = np.arange(n)
@@ -195,15 +199,15 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
                 x0, cmax0, tmax0 = x.copy(), cmax.copy(), tmax.copy()
                 switch = np.zeros(n, dtype=np.bool_)
                 stats = np.zeros((n, 3), dtype=np.int64)
-                kernel = (_expo_lanes.expo_segment_lanes if expo_kernel == "lanes" and
+                kernel = (_expo_lanes.expo_segment_lanes if impl == "lanes" and
                           _expo_lanes.fits(nc, seg.sat_state.size) else expo_segment)
                 kernel(seg.matrix, seg.inputs, inv, seg.sat_state, seg.sat_sink, seg.sat_vmax, seg.sat_km,
                        seg.sat_inv, x, seg.start, seg.end, tg, is_uniform(seg.start, tg), cmax, tmax, target,
                        out_idx, j0, write, EXPO_RTOL, atol, H_MIN, ok, stats, MAX_RELIN, switch, front)
                 sel = np.flatnonzero(switch)
                 if sel.size < n:
-                    impl = "8-lane C++" if kernel is not expo_segment else "numba"
-                    solver.add(f"exponential integrator, exact linear part (rtol {EXPO_RTOL:g}, {impl})")
+                    built = "8-lane C++" if kernel is not expo_segment else "numba"
+                    solver.add(f"exponential integrator, exact linear part (rtol {EXPO_RTOL:g}, {built})")
                 x[sel], cmax[sel], tmax[sel] = x0[sel], cmax0[sel], tmax0[sel]
             if sel.size:
                 nonlinear_segment(seg.matrix, seg.inputs, inv, seg.sat_state, seg.sat_sink, seg.sat_vmax,

@@ -20,40 +20,11 @@
 //
 // Threads: the caller's (numba's prange, so that no second thread pool competes with numba's for the cores); each
 // takes blocks of eight patients from a shared counter.
-#include <Python.h>
-
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <vector>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
-// Profiling (off unless compiled with -DEXPO_PROF): time-stamp-counter ticks per part of a step, summed over the
-// threads' blocks and printed to stderr at the end of each call.
-#ifdef EXPO_PROF
-#include <atomic>
-#include <cstdio>
-#include <x86intrin.h>
-static std::atomic<unsigned long long> prof_ticks[16];
-static std::atomic<unsigned long long> prof_count[16];
-#define PROF_BEGIN(k) unsigned long long prof_t##k = __rdtsc()
-#define PROF_END(k) prof_ticks[k] += __rdtsc() - prof_t##k
-#define PROF_ADD(k, v) prof_count[k] += (unsigned long long)(v)
-#else
-#define PROF_BEGIN(k)
-#define PROF_END(k)
-#define PROF_ADD(k, v)
-#endif
+#include "_lanes.h"
 
 namespace {
 
-constexpr int L = 8;  // lanes
-typedef double vd __attribute__((vector_size(64)));
-typedef long long vl __attribute__((vector_size(64)));  // lane masks (-1 true, 0 false) and lane integers
+using namespace lanes;
 
 constexpr int DEG = 8;
 constexpr int NN = DEG + 1;
@@ -100,68 +71,6 @@ struct Args {  // mirrors _expo_lanes.py::_Args (ctypes); every array C-contiguo
     int64_t npat, n, size, ns, kk, uniform, nrow, tlen, nr, j0, write, max_relin, slen;
     int64_t maxit, align_min, max_sweeps, err_node0, err_node1;
 };
-
-// ----------------------------------------------------------------------------------------------- lane helpers
-inline vd splat(double v) { return vd{v, v, v, v, v, v, v, v}; }
-inline vl splatl(long long v) { return vl{v, v, v, v, v, v, v, v}; }
-inline vd sel(vl m, vd a, vd b) { return m ? a : b; }
-inline vl seli(vl m, vl a, vl b) { return m ? a : b; }
-#if defined(__AVX512F__)
-inline bool any(vl m) { return _mm512_test_epi64_mask((__m512i)m, (__m512i)m) != 0; }
-#else
-inline bool any(vl m) {
-    long long r = 0;
-    for (int l = 0; l < L; l++) r |= m[l];
-    return r != 0;
-}
-#endif
-inline vd vabs(vd x) { return x < 0.0 ? -x : x; }
-// max/min as the scalar kernel's comparisons: ``a if a > b else b``
-inline vd vmaxg(vd a, vd b) { return a > b ? a : b; }
-inline vd vmin(vd a, vd b) { return b < a ? b : a; }
-inline vd vsqrt(vd x) {
-    vd r = x;
-    for (int l = 0; l < L; l++) r[l] = __builtin_sqrt(x[l]);
-    return r;
-}
-inline vd vpow(vd x, double e) {  // x^e lane by lane (step-size factors: a few per step)
-    vd r = x;
-    for (int l = 0; l < L; l++) r[l] = std::pow(x[l], e);
-    return r;
-}
-// e^x to ~1 ulp: x = n ln2 + r, |r| <= ln2/2, Taylor polynomial to r^13 (remainder < 5e-18), times 2^n;
-// x < -708 gives 0 (the exact value is below 1e-307)
-inline vd vexp(vd x) {
-    const vd shifter = splat(6755399441055744.0);  // 1.5 2^52: adding it rounds to an integer
-    vd xc = x < -708.0 ? splat(-708.0) : x;
-    xc = xc > 709.0 ? splat(709.0) : xc;
-    vd t = xc * 1.4426950408889634 + shifter;
-    vd nf = t - shifter;
-    vd r = (xc - nf * 6.93147180369123816490e-01) - nf * 1.90821492927058770002e-10;
-    static const double c[14] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-                                 1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,      1.0 / 720.0,
-                                 1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,         0.5,
-                                 1.0,                1.0};
-    vd p = splat(c[0]);
-    for (int k = 1; k < 14; k++) p = p * r + c[k];
-    vl ni = (vl)t - (vl)shifter;
-    vd scale = (vd)((ni + 1023) << 52);
-    return x < -708.0 ? splat(0.0) : p * scale;
-}
-
-// dst[0:k] = src[0:k] with non-temporal stores where the vector width allows: the curves are written once and not
-// read again by the kernel, and streaming them past the caches saves reading every destination line first
-inline void stream_copy(double* dst, const double* src, size_t k) {
-    size_t i = 0;
-#if defined(__AVX512F__)
-    while (i < k && (reinterpret_cast<uintptr_t>(dst + i) & 63) != 0) {
-        dst[i] = src[i];
-        i++;
-    }
-    for (; i + 8 <= k; i += 8) _mm512_stream_pd(dst + i, _mm512_loadu_pd(src + i));
-#endif
-    for (; i < k; i++) dst[i] = src[i];
-}
 
 // ----------------------------------------------------------------------------------------------- workspace
 struct Work {
@@ -347,52 +256,6 @@ struct Kernel {
         return W.vm[q] * W.kml[q] * W.sil[q] / (d * d);
     }
 
-    // cyclic Jacobi on the lanes in ``live0`` (solve/_jacobi.py: the same rotations, per lane); returns the lanes
-    // that did not converge
-    vl jacobi(vd* a, vd* v, vl live0) {
-        const double neg2 = A.negligible * A.negligible;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) v[i * n + j] = splat(i == j ? 1.0 : 0.0);
-        vl live = live0;
-        for (int sweep = 0; sweep < A.max_sweeps; sweep++) {
-            vd big = splat(0.0);
-            for (int p = 0; p < n - 1; p++) {
-                for (int q = p + 1; q < n; q++) {
-                    vd apq = a[p * n + q], app = a[p * n + p], aqq = a[q * n + q];
-                    vd d = 0.5 * (aqq - app);
-                    vd den = vabs(d) + vsqrt(d * d + apq * apq);
-                    vl small = (apq * apq <= neg2 * vabs(app * aqq)) | ~live;
-                    vd tt = apq / (den + sel(den == 0.0, splat(1.0), splat(0.0)));
-                    tt = sel(d >= 0.0, tt, -tt);
-                    tt = sel(small, splat(0.0), tt);
-                    vd c = 1.0 / vsqrt(1.0 + tt * tt);
-                    vd sn = tt * c;
-                    vd tau = sn / (1.0 + c);
-                    a[p * n + p] = app - tt * apq;
-                    a[q * n + q] = aqq + tt * apq;
-                    a[p * n + q] = sel(small, apq, splat(0.0));
-                    big = vmaxg(vabs(tt), big);
-                    if (!any(tt != 0.0)) continue;
-                    for (int r = 0; r < n; r++) {
-                        if (r == p || r == q) continue;
-                        int rp0 = std::min(r, p), rp1 = std::max(r, p), rq0 = std::min(r, q), rq1 = std::max(r, q);
-                        vd arp = a[rp0 * n + rp1], arq = a[rq0 * n + rq1];
-                        a[rp0 * n + rp1] = arp - sn * (arq + tau * arp);
-                        a[rq0 * n + rq1] = arq + sn * (arp - tau * arq);
-                    }
-                    for (int r = 0; r < n; r++) {
-                        vd vrp = v[p * n + r], vrq = v[q * n + r];
-                        v[p * n + r] = vrp - sn * (vrq + tau * vrp);
-                        v[q * n + r] = vrq + sn * (vrp - tau * vrq);
-                    }
-                }
-            }
-            live = live & ~(big <= A.converged);
-            if (!any(live)) return live;
-        }
-        return live;
-    }
-
     // linearise the lanes in ``mk`` at u (as _linearise): into the t_ arrays, then blended; returns the lanes of mk
     // whose eigen-decomposition did not converge
     vl linearise(vl mk, bool uniform_grid, double dgrid) {
@@ -411,7 +274,7 @@ struct Kernel {
                 W.msym[j * n + i] = s;
             }
         for (int k = 0; k < n * n; k++) W.ja[k] = W.msym[k];
-        vl bad = jacobi(W.ja, W.jv, mk) & mk;
+        vl bad = jacobi(W.ja, W.jv, mk, n, A.negligible, A.converged, A.max_sweeps) & mk;
         for (int i = 0; i < n; i++) {
             W.t_lam[i] = W.ja[i * n + i];
             for (int j = 0; j < n; j++) W.t_vec[i * n + j] = W.jv[j * n + i];
@@ -924,38 +787,6 @@ struct Kernel {
         for (int l = 0; l < L; l++) W.njobs[l] = 0;
     }
 
-    // rows[g][l] -> dst[l stride + g], g < gmax rounded up to a multiple of eight (dst 64-byte aligned, with room):
-    // 8 x 8 blocks transposed in registers, one aligned store per lane and block
-    static void store_lanes(const vd* rows, int gmax, double* dst, size_t stride) {
-        for (int gb = 0; gb < gmax; gb += 8) {
-            vd o[8];
-            transpose8(rows + gb, o);
-            for (int l = 0; l < L; l++) *reinterpret_cast<vd*>(dst + l * stride + gb) = o[l];
-        }
-    }
-
-    static void transpose8(const vd* r, vd* o) {
-        const vl lo = {0, 8, 2, 10, 4, 12, 6, 14}, hi = {1, 9, 3, 11, 5, 13, 7, 15};
-        const vl lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-        const vl lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
-        vd t0 = __builtin_shuffle(r[0], r[1], lo), t1 = __builtin_shuffle(r[0], r[1], hi);
-        vd t2 = __builtin_shuffle(r[2], r[3], lo), t3 = __builtin_shuffle(r[2], r[3], hi);
-        vd t4 = __builtin_shuffle(r[4], r[5], lo), t5 = __builtin_shuffle(r[4], r[5], hi);
-        vd t6 = __builtin_shuffle(r[6], r[7], lo), t7 = __builtin_shuffle(r[6], r[7], hi);
-        vd u0 = __builtin_shuffle(t0, t2, lo2), u2 = __builtin_shuffle(t0, t2, hi2);
-        vd u1 = __builtin_shuffle(t1, t3, lo2), u3 = __builtin_shuffle(t1, t3, hi2);
-        vd u4 = __builtin_shuffle(t4, t6, lo2), u6 = __builtin_shuffle(t4, t6, hi2);
-        vd u5 = __builtin_shuffle(t5, t7, lo2), u7 = __builtin_shuffle(t5, t7, hi2);
-        o[0] = __builtin_shuffle(u0, u4, lo4);
-        o[1] = __builtin_shuffle(u1, u5, lo4);
-        o[2] = __builtin_shuffle(u2, u6, lo4);
-        o[3] = __builtin_shuffle(u3, u7, lo4);
-        o[4] = __builtin_shuffle(u0, u4, hi4);
-        o[5] = __builtin_shuffle(u1, u5, hi4);
-        o[6] = __builtin_shuffle(u2, u6, hi4);
-        o[7] = __builtin_shuffle(u3, u7, hi4);
-    }
-
     // rows[g][l] -> dst[l][g] for g < gm[l], lanes l < nl in ``acc``: 8 x 8 blocks transposed in registers, so that
     // each lane's run is written with whole-vector stores
     static void store_rows(const vd* rows, int gmax, const int64_t* gm, double* const* dst, vl acc, int nl) {
@@ -1347,8 +1178,8 @@ void run_block(const Args& A, Work& W, int64_t p0, int nl) {
         for (int l = 0; l < nl; l++)
             for (int r = 0; r < A.nr; r++) {
                 double* row = A.curves + (P[l] * A.nrow + r) * A.tlen;
-                if (A.slen > 0) std::memcpy(row, A.stage + (P[l] * A.nrow + r) * A.slen, sizeof(double) * A.slen);
-                stream_copy(row + A.j0, W.rows + (l * A.nr + r) * W.rowlen, (size_t)A.kk);
+                put_row(row, A.stage + (P[l] * A.nrow + r) * A.slen, A.slen, A.j0, W.rows + (l * A.nr + r) * W.rowlen,
+                        A.kk);
             }
 #if defined(__AVX512F__)
     if (write) _mm_sfence();
@@ -1428,10 +1259,3 @@ int expo_lanes_degree(void) { return DEG; }
 int expo_lanes_nser(void) { return NSER; }
 
 }  // extern "C"
-
-// An importable (empty) module, so that the build and the import system find the library; the functions are
-// called through ctypes (solve/_expo_lanes.py), which releases the GIL for the call.
-static struct PyModuleDef expo_lanes_module = {PyModuleDef_HEAD_INIT, "_expo_lanes_c",
-                                               "Lane-parallel exponential kernel (called through ctypes).", -1,
-                                               nullptr, nullptr, nullptr, nullptr, nullptr};
-PyMODINIT_FUNC PyInit__expo_lanes_c(void) { return PyModule_Create(&expo_lanes_module); }

@@ -7,24 +7,17 @@ patient is one lane of a vector of eight, so one instruction stream advances eig
 lane follows its own patient's step sequence (work done for all lanes is blended per lane or is a pure function
 of the lane's own numbers), so a patient's result does not depend on the other patients of its group, on the
 chunk or on the thread count. Results equal the numba kernel's to rounding (different operation order and FMA
-contraction), not bit for bit.
-
-The extension is built at install time (``setup.py``; optional: without a C++ compiler the install still
-succeeds). :func:`available` tells whether it loaded; ``ISOPERF_EXPO_KERNEL=numba`` in the environment turns it
-off (the numba kernel is then used, as when it is not built). It is called through ``ctypes`` from a numba
-``prange`` loop: one part per numba thread, the parts sharing the blocks of patients, so that no second thread
-pool competes with numba's for the cores (numba's OpenMP workers spin for a while after each parallel loop).
+contraction), not bit for bit. Building, loading, the switch and the threads: :mod:`isoperf.solve._lanes`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 
-import numba as nb
 import numpy as np
 
 from isoperf.solve import _batched_expo as ex
+from isoperf.solve import _lanes as lanes
 from isoperf.solve._jacobi import CONVERGED, MAX_SWEEPS, NEGLIGIBLE
 
 _P = ctypes.c_void_p
@@ -55,52 +48,19 @@ _TABLES = {name: np.ascontiguousarray(arr, dtype=np.float64) for name, arr in (
     ("phik", ex._PHIK), ("fall", ex._FALL))}
 
 
-def _load() -> ctypes.CDLL | None:
-    if os.environ.get("ISOPERF_EXPO_KERNEL", "").lower() == "numba":
-        return None
-    try:
-        from isoperf.solve import _expo_lanes_c  # the built extension (an empty module beside the functions)
-    except ImportError:
-        return None
-    lib = ctypes.CDLL(_expo_lanes_c.__file__)
-    lib.expo_lanes.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
-    lib.expo_lanes.restype = ctypes.c_int
-    if (lib.expo_lanes_degree() != ex.DEG or lib.expo_lanes_nser() != ex._NSER
-            or _TABLES["fact"].size != ex._NPHI + 1):
+def _check(lib: ctypes.CDLL | None) -> ctypes.CDLL | None:
+    if lib is not None and (lib.expo_lanes_degree() != ex.DEG or lib.expo_lanes_nser() != ex._NSER
+                            or _TABLES["fact"].size != ex._NPHI + 1):
         raise ImportError("isoperf's lane kernel was built for other method tables; reinstall isoperf")
     return lib
 
 
-_LIB = _load()
-
-
-def available() -> bool:
-    """Whether the lane-parallel kernel is built and enabled."""
-    return _LIB is not None
-
-
-def lane_width() -> int:
-    """Patients per lane group (8), or 0 when the kernel is not available."""
-    return int(_LIB.expo_lanes_width()) if _LIB is not None else 0
+_LIB = _check(lanes.LIB)
 
 
 def fits(n: int, ns: int) -> bool:
-    """Whether a model with ``n`` compartments and ``ns`` saturable terms is within the kernel's limits."""
+    """Whether a model with ``n`` compartments and ``ns`` saturable terms can use this kernel (built, in its limits)."""
     return _LIB is not None and 1 <= n <= MAX_COMPARTMENTS and 1 <= ns <= MAX_SATURABLE
-
-
-@nb.njit(parallel=True, cache=True, nogil=True)
-def _run_parts(fn, args: int, status: np.ndarray) -> None:  # noqa: ANN001
-    """One part of the kernel per numba thread (the parts share the blocks of patients through a counter)."""
-    nparts = status.size
-    for part in nb.prange(nparts):
-        status[part] = fn(args, part, nparts)
-
-
-def _ptr(a: np.ndarray, dtype: type, name: str) -> int:
-    if a.dtype != dtype or not a.flags.c_contiguous:
-        raise TypeError(f"lane kernel: {name} must be a C-contiguous {np.dtype(dtype).name} array")
-    return a.ctypes.data
 
 
 def expo_segment_lanes(
@@ -113,24 +73,22 @@ def expo_segment_lanes(
 ) -> None:
     """As :func:`isoperf.solve._batched_expo.expo_segment` (same arguments and results), on the lane kernel, with
     as many threads as numba uses."""
-    if _LIB is None:
-        raise RuntimeError("the lane kernel is not available (see isoperf.solve._expo_lanes.available)")
     n = inv.shape[0]
     if not fits(n, sat_state.size):
-        raise ValueError(f"lane kernel: {n} compartments and {sat_state.size} saturable terms exceed its limits "
-                         f"({MAX_COMPARTMENTS}, {MAX_SATURABLE})")
+        raise ValueError(f"lane kernel: not built, or {n} compartments and {sat_state.size} saturable terms exceed "
+                         f"its limits ({MAX_COMPARTMENTS}, {MAX_SATURABLE})")
     f8, i8, b1 = np.float64, np.int64, np.bool_
+    ptr = lanes.ptr
     keep = [np.ascontiguousarray(out_idx, dtype=i8), np.ascontiguousarray(sat_state, dtype=i8),
-            np.ascontiguousarray(sat_sink, dtype=i8), np.ascontiguousarray(tg, dtype=f8)]
-    out_c, st_c, sk_c, tg_c = keep
-    counter = np.zeros(1, dtype=np.int64)
+            np.ascontiguousarray(sat_sink, dtype=i8), np.ascontiguousarray(tg, dtype=f8), np.zeros(1, dtype=i8)]
+    out_c, st_c, sk_c, tg_c, counter = keep
     args = _Args(
-        amat=_ptr(amat, f8, "amat"), b=_ptr(b, f8, "b"), inv=_ptr(inv, f8, "inv"), sat_state=st_c.ctypes.data,
-        sat_sink=sk_c.ctypes.data, vmax=_ptr(vmax, f8, "vmax"), km=_ptr(km, f8, "km"), sinv=_ptr(sinv, f8, "sinv"),
-        x=_ptr(x, f8, "x"), tg=tg_c.ctypes.data, cmax=_ptr(cmax, f8, "cmax"), tmax=_ptr(tmax, f8, "tmax"),
-        curves=_ptr(curves, f8, "curves"), out_idx=out_c.ctypes.data, atol=_ptr(atol, f8, "atol"),
-        ok=_ptr(ok, b1, "ok"), stats=_ptr(stats, i8, "stats"), sw=_ptr(switch, b1, "switch"),
-        stage=_ptr(stage, f8, "stage"), next=counter.ctypes.data,
+        amat=ptr(amat, f8, "amat"), b=ptr(b, f8, "b"), inv=ptr(inv, f8, "inv"), sat_state=st_c.ctypes.data,
+        sat_sink=sk_c.ctypes.data, vmax=ptr(vmax, f8, "vmax"), km=ptr(km, f8, "km"), sinv=ptr(sinv, f8, "sinv"),
+        x=ptr(x, f8, "x"), tg=tg_c.ctypes.data, cmax=ptr(cmax, f8, "cmax"), tmax=ptr(tmax, f8, "tmax"),
+        curves=ptr(curves, f8, "curves"), out_idx=out_c.ctypes.data, atol=ptr(atol, f8, "atol"),
+        ok=ptr(ok, b1, "ok"), stats=ptr(stats, i8, "stats"), sw=ptr(switch, b1, "switch"),
+        stage=ptr(stage, f8, "stage"), next=counter.ctypes.data,
         **{k: v.ctypes.data for k, v in _TABLES.items()},
         t0=t0, t1=t1, rtol=rtol, h_min=h_min, sweep_tol=ex.SWEEP_TOL, reuse_rho=ex.REUSE_RHO, h_hold=ex.H_HOLD,
         relin_drift=ex.RELIN_DRIFT, plain_rho=ex.PLAIN_RHO, h0_pole=ex.H0_POLE, zser=ex._ZSER,
@@ -140,8 +98,5 @@ def expo_segment_lanes(
         max_relin=max_relin, slen=stage.shape[2], maxit=ex._MAXIT, align_min=ex.ALIGN_MIN, max_sweeps=MAX_SWEEPS,
         err_node0=int(ex._ERR_NODES[0]), err_node1=int(ex._ERR_NODES[1]),
     )
-    status = np.zeros(max(1, min(nb.get_num_threads(), (x.shape[0] + 7) // 8)), dtype=np.int32)
-    _run_parts(_LIB.expo_lanes, ctypes.addressof(args), status)
-    if status.any():
-        raise ValueError("lane kernel refused the batch (sizes beyond its limits)")
-    del keep, counter
+    lanes.run_parts(_LIB.expo_lanes, args, x.shape[0], "exponential")
+    del keep
