@@ -93,9 +93,9 @@ constexpr size_t STREAM_MIN = 256;
 
 inline void write_row(double* dst, const double* front, size_t k1, const double* src, size_t k2) {
     const size_t k = k1 + k2;
-    auto at = [&](size_t i) { return i < k1 ? front[i] : src[i - k1]; };
     size_t i = 0;
 #if defined(__AVX512F__)
+    auto at = [&](size_t j) { return j < k1 ? front[j] : src[j - k1]; };
     if (k >= STREAM_MIN) {
         while (i < k && (reinterpret_cast<uintptr_t>(dst + i) & 63) != 0) {
             dst[i] = at(i);
