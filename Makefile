@@ -11,7 +11,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml setup.py src/isoperf/solve/_expo_lanes.cpp
+$(STAMP): $(PY) pyproject.toml setup.py $(wildcard src/isoperf/solve/*.cpp src/isoperf/solve/*.h)
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
