@@ -75,6 +75,7 @@ struct LWork {
     std::vector<vd> store;
     vd *sq, *lam, *jv, *ja, *w0, *beta, *vcon, *ed, *cd, *e4, *c4, *wt, *cts, *wend, *wint, *xint, *g, *ga, *cst,
         *ea, *cur;
+    std::vector<vd> sinks;     // increments of the states after the compartments
     std::vector<vd> rowstore;  // the lanes' curve rows of the segment (lane, row, point), 64-byte aligned
     double* rows;
     size_t rowlen;  // points per row, padded to a multiple of eight
@@ -162,11 +163,7 @@ void run_block(const LArgs& A, LWork& W, int64_t p0, int nl) {
     const double h_seg = A.t1 - A.t0;
     int64_t P[L];
     for (int l = 0; l < L; l++) P[l] = p0 + std::min(l, nl - 1);  // spare lanes repeat the last patient
-    auto ld = [&](const double* base, int64_t row) {
-        vd v;
-        for (int l = 0; l < L; l++) v[l] = base[row * N + P[l]];
-        return v;
-    };
+    auto ld = [&](const double* base, int64_t row) { return load_lanes(base + row * N, p0, nl); };
     PROF_BEGIN(0);
     // --- symmetric form D^(1/2) A D^(-1/2) (checked: S = A D^-1 symmetric to 1e-12), eigen-decomposition
     vd rinv[NMAX], isq[NMAX];
@@ -388,6 +385,13 @@ void run_block(const LArgs& A, LWork& W, int64_t p0, int nl) {
     // --- back into the batch (a lane not in symmetric form, or whose eigen-solver did not converge, is left to the
     // caller: ok = 0); the curve rows in address order, staged values of earlier segments first
     PROF_BEGIN(5);
+    // the other states (sinks, counters, AUCs): exact integrals, b_r h + sum_i A_ri int x_i, for all lanes at once
+    W.sinks.resize((size_t)std::max<int64_t>(size - n, 1));
+    for (int64_t r = n; r < size; r++) {
+        vd acc = ld(A.b, r) * h_seg;
+        for (int i = 0; i < n; i++) acc += ld(A.amat, r * n + i) * W.xint[i];
+        W.sinks[r - n] = acc;
+    }
     for (int l = 0; l < nl; l++) {
         const int64_t p = P[l];
         if (bad[l]) {
@@ -399,11 +403,7 @@ void run_block(const LArgs& A, LWork& W, int64_t p0, int nl) {
             A.cmax[p * n + i] = cmx[i][l];
             A.tmax[p * n + i] = tmx[i][l];
         }
-        for (int64_t r = n; r < size; r++) {
-            double acc = A.b[r * N + p] * h_seg;
-            for (int i = 0; i < n; i++) acc += A.amat[(r * n + i) * N + p] * W.xint[i][l];
-            A.x[p * size + r] += acc;
-        }
+        for (int64_t r = n; r < size; r++) A.x[p * size + r] += W.sinks[r - n][l];
         if (A.write && kk > 0)
             for (int i = 0; i < n; i++) {
                 int64_t r = A.out_row[i];

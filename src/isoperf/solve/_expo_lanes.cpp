@@ -820,11 +820,7 @@ void run_block(const Args& A, Work& W, int64_t p0, int nl) {
     for (int l = 0; l < L; l++) P[l] = p0 + std::min(l, nl - 1);  // spare lanes repeat the last patient
 
     // --- the patients' numbers (the batch layout is patient-last)
-    auto ld = [&](const double* base, int64_t row) {  // base[row * N + P[l]]
-        vd v;
-        for (int l = 0; l < L; l++) v[l] = base[row * N + P[l]];
-        return v;
-    };
+    auto ld = [&](const double* base, int64_t row) { return load_lanes(base + row * N, p0, nl); };
     for (int i = 0; i < n; i++) {
         W.bl[i] = ld(A.b, i);
         for (int j = 0; j < n; j++) W.a[i * n + j] = ld(A.amat, (int64_t)i * n + j);

@@ -84,6 +84,18 @@ inline vd vexp(vd x) {
     return x < -708.0 ? splat(0.0) : p * scale;
 }
 
+// row[p0 + l] for the lanes of a group of nl patients from p0 (spare lanes repeat the last one): one vector load for a
+// full group (the batch layout is patient-last)
+inline vd load_lanes(const double* row, int64_t p0, int nl) {
+    vd v;
+    if (nl == L) {
+        std::memcpy(&v, row + p0, sizeof(vd));
+    } else {
+        for (int l = 0; l < L; l++) v[l] = row[p0 + std::min(l, nl - 1)];
+    }
+    return v;
+}
+
 // A curve row written out: dst[0:k1] = front[0:k1] (the staged values of earlier segments), then dst[k1:k1+k2] =
 // src[0:k2]. Rows of STREAM_MIN points or more go out with non-temporal stores where the vector width allows: the
 // curves are written once and not read again by the kernel, and streaming them past the caches saves reading every
