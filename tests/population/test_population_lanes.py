@@ -95,28 +95,30 @@ def test_lanes_equal_numba_kernel(path, curves):
 
 
 @needs_lanes
+@pytest.mark.parametrize("case", [(SEED_ILP, "fluorouracil", 21, 5), (REF_A, "reference_drug", 19, 7)],
+                         ids=["exponential kernel (5-FU)", "exact kernel (variant A)"])
 @pytest.mark.parametrize("curves", [True, False], ids=["curves", "metrics only"])
-def test_a_patient_does_not_depend_on_its_lane_group_or_the_threads(curves):
+def test_a_patient_does_not_depend_on_its_lane_group_or_the_threads(case, curves):
     """Patient i alone, in a group with others, at another lane (the batch reversed) and with 1 or 2 threads: the
     same bits. A lane that does not take part in a step's operation has its result blended away, and work done for
     every lane at once (the per-step tables) is a pure function of each lane's own numbers."""
     import numba
 
-    n = 21
+    path, drug, n, i = case
     f = _factors(n, 8)
-    plan, models = _models(SEED_ILP, n, factors=f)
-    whole = _run(plan, models["fluorouracil"], n, "lanes", curves)
-    _, rev = _models(SEED_ILP, n, factors={k: v[::-1].copy() for k, v in f.items()})
-    reversed_ = _run(plan, rev["fluorouracil"], n, "lanes", curves)
-    _, one = _models(SEED_ILP, 1, factors={k: v[[5]] for k, v in f.items()})
-    alone = _run(plan, one["fluorouracil"], 1, "lanes", curves)
+    plan, models = _models(path, n, factors=f)
+    whole = _run(plan, models[drug], n, "lanes", curves)
+    _, rev = _models(path, n, factors={k: v[::-1].copy() for k, v in f.items()})
+    reversed_ = _run(plan, rev[drug], n, "lanes", curves)
+    _, one = _models(path, 1, factors={k: v[[i]] for k, v in f.items()})
+    alone = _run(plan, one[drug], 1, "lanes", curves)
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        single = _run(plan, models["fluorouracil"], n, "lanes", curves)
+        single = _run(plan, models[drug], n, "lanes", curves)
     finally:
         numba.set_num_threads(threads)
-    for other, idx in ((reversed_, np.arange(n)[::-1]), (single, np.arange(n)), (alone, np.array([5]))):
+    for other, idx in ((reversed_, np.arange(n)[::-1]), (single, np.arange(n)), (alone, np.array([i]))):
         assert np.array_equal(whole.final[idx], other.final)
         assert np.array_equal(whole.cmax[idx], other.cmax) and np.array_equal(whole.tmax[idx], other.tmax)
         if curves:
@@ -194,30 +196,3 @@ def test_exact_lanes_equal_numba_kernel(path, curves):
         assert np.all(a.mass_balance_error <= 1e-9)
         if "8-lane C++" not in a.solver:
             assert "exponential" in a.solver  # (no linear segment at all)
-
-
-@needs_lanes
-@pytest.mark.parametrize("curves", [True, False], ids=["curves", "metrics only"])
-def test_exact_lanes_do_not_depend_on_the_lane_group(curves):
-    """Variant A: patient i alone, in a group, at another lane, on 1 or 2 threads: the same bits."""
-    import numba
-
-    n = 19
-    f = _factors(n, 4)
-    plan, models = _models(REF_A, n, factors=f)
-    whole = _run(plan, models["reference_drug"], n, "lanes", curves)
-    _, rev = _models(REF_A, n, factors={k: v[::-1].copy() for k, v in f.items()})
-    reversed_ = _run(plan, rev["reference_drug"], n, "lanes", curves)
-    _, one = _models(REF_A, 1, factors={k: v[[7]] for k, v in f.items()})
-    alone = _run(plan, one["reference_drug"], 1, "lanes", curves)
-    threads = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        single = _run(plan, models["reference_drug"], n, "lanes", curves)
-    finally:
-        numba.set_num_threads(threads)
-    for other, idx in ((reversed_, np.arange(n)[::-1]), (single, np.arange(n)), (alone, np.array([7]))):
-        assert np.array_equal(whole.final[idx], other.final)
-        assert np.array_equal(whole.cmax[idx], other.cmax) and np.array_equal(whole.tmax[idx], other.tmax)
-        if curves:
-            assert np.array_equal(whole.curves[idx], other.curves)

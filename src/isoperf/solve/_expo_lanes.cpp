@@ -422,12 +422,9 @@ struct Kernel {
         }
     }
 
-    // A step's first grid point by the exact formula (into fpv; lanes whose step starts on a grid point, or that
-    // have no point in the step, at offset 0), and the coefficients of R(g), the forcing's contribution over one
-    // grid step from there (into rg): the uniform-grid recurrence w <- e^(lam dt) w + R(g)
-    void step_start(const int64_t* jb, const int64_t* ms, vl aligned, vd t, vd& off) {
-        const double* tg = A.tg;
-        for (int l = 0; l < L; l++) off[l] = (!aligned[l] && ms[l] > 0) ? tg[jb[l]] - t[l] : 0.0;
+    // the modes at offset ``off`` into the step by the exact formula (modal start w, forcing coefficients pc in
+    // s - t): out[j stride]
+    void modes_at(vd off, vd* out, int stride) {
         for (int j = 0; j < n; j++) {
             phis(W.lam[j] * off, W.phm + j, (size_t)n);
             vd a_ = W.phm[j] * W.w[j];
@@ -436,8 +433,17 @@ struct Kernel {
                 a_ += W.pc[j * NN + k] * A.fact[k] * op * W.phm[(k + 1) * n + j];
                 op *= off;
             }
-            W.fpv[j] = a_;
+            out[j * stride] = a_;
         }
+    }
+
+    // A step's first grid point by the exact formula (into fpv; lanes whose step starts on a grid point, or that
+    // have no point in the step, at offset 0), and the coefficients of R(g), the forcing's contribution over one
+    // grid step from there (into rg): the uniform-grid recurrence w <- e^(lam dt) w + R(g)
+    void step_start(const int64_t* jb, const int64_t* ms, vl aligned, vd t, vd& off) {
+        const double* tg = A.tg;
+        for (int l = 0; l < L; l++) off[l] = (!aligned[l] && ms[l] > 0) ? tg[jb[l]] - t[l] : 0.0;
+        modes_at(off, W.fpv, 1);
         const double dgrid = tg[1] - tg[0];
         for (int j = 0; j < n; j++) {
             for (int mm = 0; mm < NN; mm++) {
@@ -521,16 +527,7 @@ struct Kernel {
             for (int g = 0; g < gmax; g++) {
                 vd of;
                 for (int l = 0; l < L; l++) of[l] = g < gm[l] ? tg[jb[l] + g0 + g] - t[l] : 0.0;
-                for (int j = 0; j < n; j++) {
-                    phis(W.lam[j] * of, W.phm + j, (size_t)n);
-                    vd a_ = W.phm[j] * W.w[j];
-                    vd op = of;
-                    for (int k = 0; k < NN; k++) {
-                        a_ += W.pc[j * NN + k] * A.fact[k] * op * W.phm[(k + 1) * n + j];
-                        op *= of;
-                    }
-                    W.wt[j * GB + g] = a_;
-                }
+                modes_at(of, W.wt + g, GB);
             }
         }
     }
