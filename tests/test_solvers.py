@@ -157,3 +157,25 @@ def test_eigen_path_equals_matrix_exponential_path(examples, file):
             np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=1e-12 * np.abs(slow).max())
             checked += 1
     assert checked > 0
+
+
+def test_phi_functions_against_50_digit_decimal():
+    """e^z, phi1(z) = (e^z - 1)/z, phi2(z) = (e^z - 1 - z)/z^2 of the exact path to ~1e-15 relative, against
+    50-digit decimal arithmetic: across the series/closed-form switch at |z| = 0.1, at z = 0, tiny and large z."""
+    from decimal import Decimal, getcontext
+
+    from isoperf.solve._exact import _phis
+
+    getcontext().prec = 50
+    z = np.concatenate([-np.logspace(-14, 2.5, 300), np.logspace(-14, 1.5, 200),
+                        [0.0, -0.0999999999, -0.1, -0.1000000001, 0.0999999999, 0.1, 0.1000000001]])
+    e, p1, p2 = _phis(z)
+    for x, got in zip(z, np.stack([e, p1, p2], axis=1), strict=True):
+        if x == 0:
+            want = [Decimal(1), Decimal(1), Decimal(1) / 2]
+        else:
+            d = Decimal(float(x))
+            ex = d.exp()
+            want = [ex, (ex - 1) / d, (ex - 1 - d) / (d * d)]
+        for g, w in zip(got, want, strict=True):
+            assert abs(Decimal(float(g)) - w) <= Decimal("2e-15") * abs(w), (x, g, w)
