@@ -196,3 +196,45 @@ def test_exact_lanes_equal_numba_kernel(path, curves):
         assert np.all(a.mass_balance_error <= 1e-9)
         if "8-lane C++" not in a.solver:
             assert "exponential" in a.solver  # (no linear segment at all)
+
+
+@needs_lanes
+@pytest.mark.parametrize("path", [REF_A, LIMB, PHP, SEED_ILP, HAI],
+                         ids=["reference A", "limb melphalan", "PHP melphalan", "ILP 5-FU + MMC", "HAI cycles"])
+@pytest.mark.parametrize("curves", [True, False], ids=["curves", "metrics only"])
+def test_exact_lanes_skip_only_zeros(path, curves, monkeypatch):
+    """The exact lane kernel reads only the matrix entries the assembly wrote (``BatchedSegment.written``), leaves
+    the inputs unread where no infusion runs, and visits only the Jacobi pivots of compartments coupled in that
+    pattern (after washout the emptied circuit is coupled to nothing). All of it is meant to change no number: the
+    same bits as reading every entry and visiting every pivot. And the pattern is true: with the work arrays reused
+    across chunks of other patients, every entry outside ``written`` is exactly zero."""
+    from isoperf.model import StateLayout
+    from isoperf.population._assemble import batched_assemble, inverse_volumes
+    from isoperf.solve import _exact_lanes
+
+    n = 27
+    plan, models = _models(path, n)
+    full = _exact_lanes.linear_segment_lanes
+    for model in models.values():
+        a = _run(plan, model, n, "lanes", curves)
+        monkeypatch.setattr(_exact_lanes, "linear_segment_lanes", lambda *args, **_: full(*args))
+        b = _run(plan, model, n, "lanes", curves)
+        monkeypatch.setattr(_exact_lanes, "linear_segment_lanes", full)
+        assert np.array_equal(a.final, b.final)
+        assert np.array_equal(a.cmax, b.cmax) and np.array_equal(a.tmax, b.tmax)
+        if curves:
+            assert np.array_equal(a.curves, b.curves)
+    work: dict = {}
+    for seed in (1, 2, 3):  # the same work arrays, other patients (some factors exactly 0: fewer entries written)
+        f = _factors(n, seed)
+        if seed == 2:
+            f["leak"] = np.zeros(n)
+        _, models = _models(path, n, factors=f)
+        for name, model in models.items():
+            lay = StateLayout(model)
+            for k, s in enumerate(model.segments):
+                seg = batched_assemble(model, s, lay, n, work.get((name, k)), inverse_volumes(model, n))
+                work[(name, k)] = seg.work
+                assert not np.any(seg.matrix[~seg.written]), (name, k)
+                if not seg.any_inputs:
+                    assert not np.any(seg.inputs)

@@ -187,9 +187,12 @@ def solve_drug(model: DrugModel, grid: np.ndarray, n: int, *, curves: np.ndarray
             ok = np.ones(n, dtype=np.bool_)
             uniform = is_uniform(seg.start, tg)
             lanes = impl == "lanes" and _exact_lanes.fits(nc, tg.size, uniform)
-            (_exact_lanes.linear_segment_lanes if lanes else linear_segment)(
-                seg.matrix, seg.inputs, inv, x, seg.start, seg.end, tg, uniform, cmax, tmax, target, out_row, j0,
-                write, ok, front)
+            args = (seg.matrix, seg.inputs, inv, x, seg.start, seg.end, tg, uniform, cmax, tmax, target, out_row, j0,
+                    write, ok, front)
+            if lanes:  # (reads only the entries the assembly wrote: the others are zero)
+                _exact_lanes.linear_segment_lanes(*args, pattern=seg.written, inputs_zero=not seg.any_inputs)
+            else:
+                linear_segment(*args)
             redo |= ~ok
             solver.add(f"exact (symmetric eigen-decomposition, {'8-lane C++' if lanes else 'numba'})")
         else:

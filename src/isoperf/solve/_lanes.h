@@ -142,49 +142,81 @@ inline void put_row(double* row, const double* stage, int64_t slen, int64_t j0, 
 }
 
 // ----------------------------------------------------------------------------------------------- Jacobi
-// cyclic Jacobi on the lanes in ``live0`` (solve/_jacobi.py: the same rotations, per lane); returns the lanes
-// that did not converge
-inline vl jacobi(vd* a, vd* v, vl live0, int n, double negligible, double converged, int64_t max_sweeps) {
+// cyclic Jacobi on the lanes in ``live[g]`` of G lane groups at once (solve/_jacobi.py: the same rotations, per lane);
+// live[g] becomes the lanes that did not converge. The groups' rotations are independent: interleaved, one group's
+// divisions and square roots run while the other's wait (a rotation is a chain of them: one group alone is bound by
+// their latency). A lane whose rotation is skipped (converged, not live, or its pivot negligible) gets tt = 0, and a
+// rotation by tt = 0 leaves every number as it is: a lane's result does not depend on the lanes it shares groups with.
+// ``pairs`` (n x n, or null: all): the pivots (p, q) to visit; one left out must have a_pq = 0 in every lane throughout
+// (p and q in different blocks of a block-diagonal matrix: the rotations within a block keep the others' zeros), which
+// makes its rotation the identity, so leaving it out changes no number.
+template <int G>
+inline void jacobi_groups(vd* const* a, vd* const* v, vl* live, int n, double negligible, double converged,
+                          int64_t max_sweeps, const uint8_t* pairs = nullptr) {
     const double neg2 = negligible * negligible;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) v[i * n + j] = splat(i == j ? 1.0 : 0.0);
-    vl live = live0;
+    for (int g = 0; g < G; g++)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) v[g][i * n + j] = splat(i == j ? 1.0 : 0.0);
     for (int64_t sweep = 0; sweep < max_sweeps; sweep++) {
-        vd big = splat(0.0);
+        vd big[G];
+        for (int g = 0; g < G; g++) big[g] = splat(0.0);
         for (int p = 0; p < n - 1; p++) {
             for (int q = p + 1; q < n; q++) {
-                vd apq = a[p * n + q], app = a[p * n + p], aqq = a[q * n + q];
-                vd d = 0.5 * (aqq - app);
-                vd den = vabs(d) + vsqrt(d * d + apq * apq);
-                vl small = (apq * apq <= neg2 * vabs(app * aqq)) | ~live;
-                vd tt = apq / (den + sel(den == 0.0, splat(1.0), splat(0.0)));
-                tt = sel(d >= 0.0, tt, -tt);
-                tt = sel(small, splat(0.0), tt);
-                vd c = 1.0 / vsqrt(1.0 + tt * tt);
-                vd sn = tt * c;
-                vd tau = sn / (1.0 + c);
-                a[p * n + p] = app - tt * apq;
-                a[q * n + q] = aqq + tt * apq;
-                a[p * n + q] = sel(small, apq, splat(0.0));
-                big = vmaxg(vabs(tt), big);
-                if (!any(tt != 0.0)) continue;
-                for (int r = 0; r < n; r++) {
-                    if (r == p || r == q) continue;
-                    int rp0 = std::min(r, p), rp1 = std::max(r, p), rq0 = std::min(r, q), rq1 = std::max(r, q);
-                    vd arp = a[rp0 * n + rp1], arq = a[rq0 * n + rq1];
-                    a[rp0 * n + rp1] = arp - sn * (arq + tau * arp);
-                    a[rq0 * n + rq1] = arq + sn * (arp - tau * arq);
+                if (pairs && !pairs[p * n + q]) continue;
+                vd tt[G], sn[G], tau[G];
+                vl turn = splatl(0);
+                for (int g = 0; g < G; g++) {
+                    vd* ag = a[g];
+                    vd apq = ag[p * n + q], app = ag[p * n + p], aqq = ag[q * n + q];
+                    vd d = 0.5 * (aqq - app);
+                    vd den = vabs(d) + vsqrt(d * d + apq * apq);
+                    vl small = (apq * apq <= neg2 * vabs(app * aqq)) | ~live[g];
+                    vd t = apq / (den + sel(den == 0.0, splat(1.0), splat(0.0)));
+                    t = sel(d >= 0.0, t, -t);
+                    t = sel(small, splat(0.0), t);
+                    vd c = 1.0 / vsqrt(1.0 + t * t);
+                    sn[g] = t * c;
+                    tau[g] = sn[g] / (1.0 + c);
+                    tt[g] = t;
+                    ag[p * n + p] = app - t * apq;
+                    ag[q * n + q] = aqq + t * apq;
+                    ag[p * n + q] = sel(small, apq, splat(0.0));
+                    big[g] = vmaxg(vabs(t), big[g]);
+                    turn |= (vl)(t != 0.0);
                 }
-                for (int r = 0; r < n; r++) {
-                    vd vrp = v[p * n + r], vrq = v[q * n + r];
-                    v[p * n + r] = vrp - sn * (vrq + tau * vrp);
-                    v[q * n + r] = vrq + sn * (vrp - tau * vrq);
+                if (!any(turn)) continue;
+                for (int g = 0; g < G; g++) {
+                    vd* ag = a[g];
+                    vd* vg = v[g];
+                    const vd s_ = sn[g], u = tau[g];
+                    for (int r = 0; r < n; r++) {
+                        if (r == p || r == q) continue;
+                        int rp0 = std::min(r, p), rp1 = std::max(r, p), rq0 = std::min(r, q), rq1 = std::max(r, q);
+                        vd arp = ag[rp0 * n + rp1], arq = ag[rq0 * n + rq1];
+                        ag[rp0 * n + rp1] = arp - s_ * (arq + u * arp);
+                        ag[rq0 * n + rq1] = arq + s_ * (arp - u * arq);
+                    }
+                    for (int r = 0; r < n; r++) {
+                        vd vrp = vg[p * n + r], vrq = vg[q * n + r];
+                        vg[p * n + r] = vrp - s_ * (vrq + u * vrp);
+                        vg[q * n + r] = vrq + s_ * (vrp - u * vrq);
+                    }
                 }
             }
         }
-        live = live & ~(big <= converged);
-        if (!any(live)) return live;
+        vl left = splatl(0);
+        for (int g = 0; g < G; g++) {
+            live[g] = live[g] & ~(big[g] <= converged);
+            left |= live[g];
+        }
+        if (!any(left)) return;
     }
+}
+
+// one lane group: returns the lanes of ``live0`` that did not converge
+inline vl jacobi(vd* a, vd* v, vl live0, int n, double negligible, double converged, int64_t max_sweeps) {
+    vl live = live0;
+    jacobi_groups<1>(&a, &v, &live, n, negligible, converged, max_sweeps);
     return live;
 }
 
