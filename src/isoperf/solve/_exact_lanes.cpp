@@ -109,8 +109,21 @@ struct LWork {
     }
 };
 
-// the running maximum of compartment i over ``m`` values ct (slots in ``track`` only): the chunk's maximum by four
-// chains, then, where it beats the maximum so far, its first grid point (tmax: tg[g0 + slot])
+// the running maximum of compartment i over ``m`` values ct (slots in ``track`` only), given the chunk's maximum m0:
+// where it beats the maximum so far, its first grid point (tmax: tg[g0 + slot])
+inline void chunk_max_of(const vd* ct, vd m0, vl track, vd& cmx, vd& tmx, const double* tg, int64_t g0) {
+    vl up = track & (m0 > cmx);
+    if (!any(up)) return;
+    cmx = sel(up, m0, cmx);
+    for (int l = 0; l < L; l++) {
+        if (!up[l]) continue;
+        int k = 0;
+        while (ct[k][l] != m0[l]) k++;
+        tmx[l] = tg[g0 + k];
+    }
+}
+
+// the same, the chunk's maximum by four chains
 inline void chunk_max(const vd* ct, int m, vl track, vd& cmx, vd& tmx, const double* tg, int64_t g0) {
     const vd lo = splat(-HUGE_VAL);
     vd m0 = lo, m1 = lo, m2 = lo, m3 = lo;
@@ -124,48 +137,49 @@ inline void chunk_max(const vd* ct, int m, vl track, vd& cmx, vd& tmx, const dou
     for (; s < m; s++) m0 = vmaxg(ct[s], m0);
     m0 = vmaxg(m1, m0);
     m2 = vmaxg(m3, m2);
-    m0 = vmaxg(m2, m0);
-    vl up = track & (m0 > cmx);
-    if (!any(up)) return;
-    cmx = sel(up, m0, cmx);
-    for (int l = 0; l < L; l++) {
-        if (!up[l]) continue;
-        int k = 0;
-        while (ct[k][l] != m0[l]) k++;
-        tmx[l] = tg[g0 + k];
-    }
+    chunk_max_of(ct, vmaxg(m2, m0), track, cmx, tmx, tg, g0);
 }
 
 // ct[s] = sum_q vc[q] w_q[s] over NA modes (their coefficients in registers: with a runtime count they were
-// reloaded for every point, and the loads, not the FMAs, bound the loop)
+// reloaded for every point, and the loads, not the FMAs, bound the loop); returns the maximum of the m values (the
+// chunk's maximum for chunk_max_of, taken while they are in registers)
 template <int NA>
-void combine(const vd* vc, const vd* const* wq, vd* ct, int m) {
+vd combine(const vd* vc, const vd* const* wq, vd* ct, int m) {
     vd v[NA];
     for (int q = 0; q < NA; q++) v[q] = vc[q];
+    vd mx = splat(-HUGE_VAL);
     for (int s = 0; s < m; s++) {
         vd c = v[0] * wq[0][s];
         for (int q = 1; q < NA; q++) c += v[q] * wq[q][s];
         ct[s] = c;
+        mx = vmaxg(c, mx);
     }
+    return mx;
 }
 
-void combine_any(int na, const vd* vc, const vd* const* wq, vd* ct, int m) {
+vd combine_any(int na, const vd* vc, const vd* const* wq, vd* ct, int m) {
     switch (na) {
-        case 0: for (int s = 0; s < m; s++) ct[s] = splat(0.0); return;
-        case 1: combine<1>(vc, wq, ct, m); return;
-        case 2: combine<2>(vc, wq, ct, m); return;
-        case 3: combine<3>(vc, wq, ct, m); return;
-        case 4: combine<4>(vc, wq, ct, m); return;
-        case 5: combine<5>(vc, wq, ct, m); return;
-        case 6: combine<6>(vc, wq, ct, m); return;
-        case 7: combine<7>(vc, wq, ct, m); return;
-        case 8: combine<8>(vc, wq, ct, m); return;
-        default:
+        case 0:
+            for (int s = 0; s < m; s++) ct[s] = splat(0.0);
+            return m > 0 ? splat(0.0) : splat(-HUGE_VAL);
+        case 1: return combine<1>(vc, wq, ct, m);
+        case 2: return combine<2>(vc, wq, ct, m);
+        case 3: return combine<3>(vc, wq, ct, m);
+        case 4: return combine<4>(vc, wq, ct, m);
+        case 5: return combine<5>(vc, wq, ct, m);
+        case 6: return combine<6>(vc, wq, ct, m);
+        case 7: return combine<7>(vc, wq, ct, m);
+        case 8: return combine<8>(vc, wq, ct, m);
+        default: {
+            vd mx = splat(-HUGE_VAL);
             for (int s = 0; s < m; s++) {
                 vd c = vc[0] * wq[0][s];
                 for (int q = 1; q < na; q++) c += vc[q] * wq[q][s];
                 ct[s] = c;
+                mx = vmaxg(c, mx);
             }
+            return mx;
+        }
     }
 }
 
@@ -331,10 +345,10 @@ void finish(const LArgs& A, LWork& W) {
                 for (int i = 0; i < n; i++) {
                     vd* ct = W.cts + i * GB;
                     PROF_BEGIN(2);
-                    combine_any(nz[i], vsel + i * NMAX, wsel + i * NMAX, ct, m);
+                    const vd mx = combine_any(nz[i], vsel + i * NMAX, wsel + i * NMAX, ct, m);
                     PROF_END(2);
                     PROF_BEGIN(3);
-                    chunk_max(ct, m, ~bad, cmx[i], tmx[i], A.tg, g0);
+                    chunk_max_of(ct, mx, ~bad, cmx[i], tmx[i], A.tg, g0);
                     PROF_END(3);
                     PROF_BEGIN(4);
                     int64_t r = A.out_row[i];
