@@ -179,3 +179,20 @@ def test_phi_functions_against_50_digit_decimal():
             want = [ex, (ex - 1) / d, (ex - 1 - d) / (d * d)]
         for g, w in zip(got, want, strict=True):
             assert abs(Decimal(float(g)) - w) <= Decimal("2e-15") * abs(w), (x, g, w)
+
+
+def test_defective_matrix_falls_back_to_the_matrix_exponential():
+    """A compartment block without a basis of eigenvectors (a Jordan block: two compartments in series with the
+    same rate) is refused by the eigen path (its eigenvectors' condition number is huge) and solved by the matrix
+    exponential, which matches the closed form: x1 = e^-t, x2 = t e^-t."""
+    from isoperf.model._assemble import Assembled
+    from isoperf.solve._exact import LinearPropagator, _Eigen
+
+    k = np.array([[-1.0, 0.0], [1.0, -1.0]])
+    assert not _Eigen(k).ok
+    assert _Eigen(np.array([[-1.0, 0.0], [1.0, -2.0]])).ok
+    prop = LinearPropagator(Assembled(matrix=k, inputs=np.zeros(2), saturable=()), 2)
+    t = np.array([0.5, 1.0, 3.0])
+    x = prop.states(np.array([1.0, 0.0]), t)
+    assert np.allclose(x[:, 0], np.exp(-t), rtol=1e-12)
+    assert np.allclose(x[:, 1], t * np.exp(-t), rtol=1e-12)
