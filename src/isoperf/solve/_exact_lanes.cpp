@@ -93,7 +93,8 @@ struct LWork {
     size_t rowlen;  // points per row, padded to a multiple of eight
     LWork(int n_, int64_t nrow_, int64_t kk) : n(n_), nrow((int)nrow_), rowlen((size_t)(kk + L - 1) / L * L) {
         const size_t nn = (size_t)n * n, n1 = (size_t)n;
-        size_t sizes[] = {n1, n1, nn, nn, n1, n1, nn, n1, n1, n1, n1, n1 * GB, n1 * GB, n1, n1, n1, nn, nn, n1, n1, n1, n1};
+        size_t sizes[] = {n1, n1, nn, nn, n1, n1, nn, n1, n1, n1, n1, n1 * GB, n1 * GB, n1, n1, n1, nn, nn, n1, n1, n1,
+                          n1};
         vd** ptrs[] = {&sq, &lam, &jv, &ja, &w0, &beta, &vcon, &ed, &cd, &e4, &c4, &wt, &cts, &wend, &wint, &xint, &g,
                        &ga, &cst, &ea, &cur, &isq};
         size_t total = 0;

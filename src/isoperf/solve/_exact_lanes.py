@@ -67,7 +67,8 @@ def linear_segment_lanes(
         amat=ptr(amat, f8, "amat"), b=ptr(b, f8, "b"), inv=ptr(inv, f8, "inv"), x=ptr(x, f8, "x"),
         tg=tg_c.ctypes.data, cmax=ptr(cmax, f8, "cmax"), tmax=ptr(tmax, f8, "tmax"), curves=ptr(curves, f8, "curves"),
         out_row=row_c.ctypes.data, ok=ptr(ok, np.bool_, "ok"), stage=ptr(stage, f8, "stage"),
-        next=counter.ctypes.data, pattern=pat_c.ctypes.data, bpat=bpat_c.ctypes.data, t0=t0, t1=t1, negligible=NEGLIGIBLE, converged=CONVERGED,
+        next=counter.ctypes.data, pattern=pat_c.ctypes.data, bpat=bpat_c.ctypes.data, t0=t0, t1=t1,
+        negligible=NEGLIGIBLE, converged=CONVERGED,
         npat=x.shape[0], n=n, size=size, kk=tg.size, nrow=curves.shape[1], tlen=curves.shape[2], j0=j0,
         write=int(bool(write)), slen=stage.shape[2], max_sweeps=MAX_SWEEPS,
     )

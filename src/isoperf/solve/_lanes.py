@@ -9,10 +9,11 @@ a C++17 compiler the install still succeeds and the numba kernels do the same wo
 :func:`available` tells whether the extension is used: it must be built, and compiled for AVX-512 (the kernels hold
 eight patients in one AVX-512 register; compiled without it they are correct but slower than the numba kernels:
 ~5-7x on the benchmark machine). ``ISOPERF_LANES=0`` in the environment switches the extension off,
-``ISOPERF_LANES=1`` uses it even without AVX-512 (for tests); otherwise the numba kernels do the work. The functions are called through ``ctypes`` from a numba
-``prange`` loop (:func:`run_parts`): one part per numba thread, the parts sharing the blocks of patients through a
-counter, so that no second thread pool competes with numba's for the cores (numba's OpenMP workers spin for a while
-after each parallel loop: a pool of the kernels' own lost ~20 % of a core to them on the benchmark machine).
+``ISOPERF_LANES=1`` uses it even without AVX-512 (for tests); otherwise the numba kernels do the work. The
+functions are called through ``ctypes`` from a numba ``prange`` loop (:func:`run_parts`): one part per numba
+thread, the parts sharing the blocks of patients through a counter, so that no second thread pool competes with
+numba's for the cores (numba's OpenMP workers spin for a while after each parallel loop: a pool of the kernels'
+own lost ~20 % of a core to them on the benchmark machine).
 """
 
 from __future__ import annotations
