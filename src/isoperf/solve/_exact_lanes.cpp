@@ -52,22 +52,30 @@ struct LArgs {  // mirrors _exact_lanes.py::_LArgs (ctypes); every array C-conti
     const double* stage;    // (N, nrow, slen)
     int64_t* next;          // the next block of patients to take (shared by the parts)
     const uint8_t* pattern;  // (size, n): the entries of amat that may be non-zero (the others are 0 for every patient)
-    const uint8_t* bpat;     // (size): the same for b
     double t0, t1, negligible, converged;
     int64_t npat, n, size, kk, nrow, tlen, j0, write, slen, max_sweeps;
+    int64_t any_b;  // 0: b is 0 for every patient (not read)
 };
 
 // e^z, phi1(z) = (e^z - 1)/z and phi2(z) = (e^z - 1 - z)/z^2: by their series where |z| < 1 (no cancellation;
 // 20 terms leave < 1e-19), from e^z elsewhere
+struct Phi12Series {  // c1[k] = 1/(k+1)!, c2[k] = 1/(k+2)!
+    double c1[20]{}, c2[20]{};
+    constexpr Phi12Series() {
+        double f = 1.0;
+        for (int k = 0; k < 21; k++) {
+            f *= (double)(k + 1);
+            if (k < 20) c1[k] = 1.0 / f;
+            if (k > 0) c2[k - 1] = 1.0 / f;
+        }
+    }
+};
+constexpr Phi12Series PHI12{};
+
 inline void ephi12(vd z, vd& e, vd& f1, vd& f2) {
     e = vexp(z);
-    double c1[20], c2[20];
-    double f = 1.0;
-    for (int k = 0; k < 21; k++) {  // c1[k] = 1/(k+1)!, c2[k] = 1/(k+2)!
-        f *= (double)(k + 1);
-        if (k < 20) c1[k] = 1.0 / f;
-        if (k > 0) c2[k - 1] = 1.0 / f;
-    }
+    const double* c1 = PHI12.c1;
+    const double* c2 = PHI12.c2;
     vd s1 = splat(c1[19]), s2 = splat(c2[19]);
     for (int k = 18; k >= 0; k--) {
         s1 = s1 * z + c1[k];
@@ -91,7 +99,10 @@ struct LWork {
     std::vector<vd> rowstore;  // the lanes' curve rows of the segment (lane, row, point), 64-byte aligned
     double* rows;
     size_t rowlen;  // points per row, padded to a multiple of eight
-    LWork(int n_, int64_t nrow_, int64_t kk) : n(n_), nrow((int)nrow_), rowlen((size_t)(kk + L - 1) / L * L) {
+    // ``shared``: another group's work whose curve-row buffer this one uses too (the two are finished one after the
+    // other), else a buffer of its own
+    LWork(int n_, int64_t nrow_, int64_t kk, const LWork* shared = nullptr)
+        : n(n_), nrow((int)nrow_), rowlen((size_t)(kk + L - 1) / L * L) {
         const size_t nn = (size_t)n * n, n1 = (size_t)n;
         size_t sizes[] = {n1, n1, nn, nn, n1, n1, nn, n1, n1, n1, n1, n1 * GB, n1 * GB, n1, n1, n1, nn, nn, n1, n1, n1,
                           n1};
@@ -105,12 +116,16 @@ struct LWork {
             *ptrs[k] = store.data() + o;
             o += sizes[k];
         }
-        rowstore.resize((size_t)nrow * rowlen);  // (L doubles per vd: L * nrow * rowlen doubles)
-        rows = reinterpret_cast<double*>(rowstore.data());
+        if (shared) {
+            rows = shared->rows;
+        } else {
+            rowstore.resize((size_t)nrow * rowlen);  // (L doubles per vd: L * nrow * rowlen doubles)
+            rows = reinterpret_cast<double*>(rowstore.data());
+        }
     }
 };
 
-// the running maximum of compartment i over ``m`` values ct (slots in ``track`` only), given the chunk's maximum m0:
+// the running maximum of compartment i over ``m`` values ct (slots in ``track`` only), given their maximum m0:
 // where it beats the maximum so far, its first grid point (tmax: tg[g0 + slot])
 inline void chunk_max_of(const vd* ct, vd m0, vl track, vd& cmx, vd& tmx, const double* tg, int64_t g0) {
     vl up = track & (m0 > cmx);
@@ -124,34 +139,19 @@ inline void chunk_max_of(const vd* ct, vd m0, vl track, vd& cmx, vd& tmx, const 
     }
 }
 
-// the same, the chunk's maximum by four chains
-inline void chunk_max(const vd* ct, int m, vl track, vd& cmx, vd& tmx, const double* tg, int64_t g0) {
-    const vd lo = splat(-HUGE_VAL);
-    vd m0 = lo, m1 = lo, m2 = lo, m3 = lo;
-    int s = 0;
-    for (; s + 4 <= m; s += 4) {
-        m0 = vmaxg(ct[s], m0);
-        m1 = vmaxg(ct[s + 1], m1);
-        m2 = vmaxg(ct[s + 2], m2);
-        m3 = vmaxg(ct[s + 3], m3);
-    }
-    for (; s < m; s++) m0 = vmaxg(ct[s], m0);
-    m0 = vmaxg(m1, m0);
-    m2 = vmaxg(m3, m2);
-    chunk_max_of(ct, vmaxg(m2, m0), track, cmx, tmx, tg, g0);
-}
-
-// ct[s] = sum_q vc[q] w_q[s] over NA modes (their coefficients in registers: with a runtime count they were
-// reloaded for every point, and the loads, not the FMAs, bound the loop); returns the maximum of the m values (the
-// chunk's maximum for chunk_max_of, taken while they are in registers)
+// ct[s] = sum_q vc[q] w_q[s] over the modes; returns the maximum of the m values (the chunk's maximum for
+// chunk_max_of, taken while they are in registers). NA > 0: NA modes, their coefficients held in registers (with a
+// runtime count they were reloaded for every point, and the loads, not the FMAs, bound the loop); NA = 0: ``na``.
 template <int NA>
-vd combine(const vd* vc, const vd* const* wq, vd* ct, int m) {
-    vd v[NA];
+vd combine(const vd* vc, const vd* const* wq, vd* ct, int m, int na = NA) {
+    vd v[NA > 0 ? NA : 1];
     for (int q = 0; q < NA; q++) v[q] = vc[q];
+    const vd* coef = NA > 0 ? v : vc;
+    const int cnt = NA > 0 ? NA : na;
     vd mx = splat(-HUGE_VAL);
     for (int s = 0; s < m; s++) {
-        vd c = v[0] * wq[0][s];
-        for (int q = 1; q < NA; q++) c += v[q] * wq[q][s];
+        vd c = coef[0] * wq[0][s];
+        for (int q = 1; q < cnt; q++) c += coef[q] * wq[q][s];
         ct[s] = c;
         mx = vmaxg(c, mx);
     }
@@ -171,16 +171,7 @@ vd combine_any(int na, const vd* vc, const vd* const* wq, vd* ct, int m) {
         case 6: return combine<6>(vc, wq, ct, m);
         case 7: return combine<7>(vc, wq, ct, m);
         case 8: return combine<8>(vc, wq, ct, m);
-        default: {
-            vd mx = splat(-HUGE_VAL);
-            for (int s = 0; s < m; s++) {
-                vd c = vc[0] * wq[0][s];
-                for (int q = 1; q < na; q++) c += vc[q] * wq[q][s];
-                ct[s] = c;
-                mx = vmaxg(c, mx);
-            }
-            return mx;
-        }
+        default: return combine<0>(vc, wq, ct, m, na);
     }
 }
 
@@ -260,7 +251,7 @@ void finish(const LArgs& A, LWork& W) {
         vd xi;
         for (int l = 0; l < L; l++) xi[l] = A.x[P[l] * size + i];
         xs[i] = xi * W.sq[i];
-        bs[i] = (A.bpat[i] ? ld(A.b, i) : splat(0.0)) * W.sq[i];
+        bs[i] = (A.any_b ? ld(A.b, i) : splat(0.0)) * W.sq[i];
     }
     for (int k = 0; k < n; k++) {
         W.lam[k] = W.ja[k * n + k];
@@ -407,6 +398,8 @@ void finish(const LArgs& A, LWork& W) {
                         if (jb[l] >= 0) tmx[i][l] = A.tg[jb[l]];
                 }
             } else {  // every grid value, by the recurrence (as with curves)
+                const vd* wall[NMAX];  // every mode's values
+                for (int k = 0; k < n; k++) wall[k] = W.wt + k * GB;
                 for (int64_t g0 = 0; g0 < kk; g0 += GB) {
                     const int m = (int)std::min<int64_t>(GB, kk - g0);
                     for (int k = 0; k < n; k++) {
@@ -419,12 +412,8 @@ void finish(const LArgs& A, LWork& W) {
                     }
                     for (int i = 0; i < n; i++) {
                         vd* ct = W.cts + i * GB;
-                        for (int s = 0; s < m; s++) {
-                            vd c_ = W.vcon[i * n] * W.wt[s];
-                            for (int k = 1; k < n; k++) c_ += W.vcon[i * n + k] * W.wt[k * GB + s];
-                            ct[s] = c_;
-                        }
-                        chunk_max(ct, m, ~bad, cmx[i], tmx[i], A.tg, g0);
+                        const vd mx = combine_any(n, W.vcon + i * n, wall, ct, m);
+                        chunk_max_of(ct, mx, ~bad, cmx[i], tmx[i], A.tg, g0);
                     }
                 }
             }
@@ -454,7 +443,7 @@ void finish(const LArgs& A, LWork& W) {
     // the other states (sinks, counters, AUCs): exact integrals, b_r h + sum_i A_ri int x_i, for all lanes at once
     W.sinks.resize((size_t)std::max<int64_t>(size - n, 1));
     for (int64_t r = n; r < size; r++) {
-        vd acc = A.bpat[r] ? ld(A.b, r) * h_seg : splat(0.0);
+        vd acc = A.any_b ? ld(A.b, r) * h_seg : splat(0.0);
         for (int i = 0; i < n; i++)
             if (A.pattern[r * n + i]) acc += ld(A.amat, r * n + i) * W.xint[i];
         W.sinks[r - n] = acc;
@@ -501,11 +490,10 @@ int exact_lanes(const LArgs* args, int64_t part, int64_t nparts) {
     const int64_t nblk = (A.npat + 2 * L - 1) / (2 * L);
     uint8_t pairs[NMAX * NMAX];
     coupled_pairs(A, pairs);
-    LWork W0((int)A.n, A.write ? A.nrow : 0, A.kk), W1((int)A.n, 0, A.kk);
-    W1.nrow = W0.nrow;  // (finished one after the other: the groups share the curve-row buffer)
-    W1.rows = W0.rows;
+    const int64_t nrow = A.write ? A.nrow : 0;
+    LWork W0((int)A.n, nrow, A.kk), W1((int)A.n, nrow, A.kk, &W0);
     int64_t b;
-    while ((b = __atomic_fetch_add(A.next, 1, __ATOMIC_RELAXED)) < nblk) {
+    while (take_block(A.next, nblk, b)) {
         const int64_t p0 = b * 2 * L, p1 = p0 + L;
         PROF_BEGIN(0);
         prepare(A, W0, p0, (int)std::min<int64_t>(L, A.npat - p0));

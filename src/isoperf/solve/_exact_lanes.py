@@ -27,11 +27,10 @@ class _LArgs(ctypes.Structure):
     """Mirrors ``struct LArgs`` of ``_exact_lanes.cpp`` (same order)."""
 
     _fields_ = [(name, ctypes.c_void_p) for name in (
-        "amat", "b", "inv", "x", "tg", "cmax", "tmax", "curves", "out_row", "ok", "stage", "next", "pattern",
-        "bpat")] + [
+        "amat", "b", "inv", "x", "tg", "cmax", "tmax", "curves", "out_row", "ok", "stage", "next", "pattern")] + [
         (name, ctypes.c_double) for name in ("t0", "t1", "negligible", "converged")] + [
         (name, ctypes.c_int64) for name in ("npat", "n", "size", "kk", "nrow", "tlen", "j0", "write", "slen",
-                                            "max_sweeps")]
+                                            "max_sweeps", "any_b")]
 
 
 def fits(n: int, kk: int, uniform: bool) -> bool:
@@ -61,16 +60,16 @@ def linear_segment_lanes(
     pat = (np.ones((size, n), dtype=np.uint8) if pattern is None else
            np.ascontiguousarray(pattern, dtype=np.uint8).reshape(size, n))
     keep = [np.ascontiguousarray(tg, dtype=f8), np.ascontiguousarray(out_row, dtype=np.int64),
-            np.zeros(1, dtype=np.int64), pat, np.full(size, 0 if inputs_zero else 1, dtype=np.uint8)]
-    tg_c, row_c, counter, pat_c, bpat_c = keep
+            np.zeros(1, dtype=np.int64), pat]
+    tg_c, row_c, counter, pat_c = keep
     args = _LArgs(
         amat=ptr(amat, f8, "amat"), b=ptr(b, f8, "b"), inv=ptr(inv, f8, "inv"), x=ptr(x, f8, "x"),
         tg=tg_c.ctypes.data, cmax=ptr(cmax, f8, "cmax"), tmax=ptr(tmax, f8, "tmax"), curves=ptr(curves, f8, "curves"),
         out_row=row_c.ctypes.data, ok=ptr(ok, np.bool_, "ok"), stage=ptr(stage, f8, "stage"),
-        next=counter.ctypes.data, pattern=pat_c.ctypes.data, bpat=bpat_c.ctypes.data, t0=t0, t1=t1,
+        next=counter.ctypes.data, pattern=pat_c.ctypes.data, t0=t0, t1=t1,
         negligible=NEGLIGIBLE, converged=CONVERGED,
         npat=x.shape[0], n=n, size=size, kk=tg.size, nrow=curves.shape[1], tlen=curves.shape[2], j0=j0,
-        write=int(bool(write)), slen=stage.shape[2], max_sweeps=MAX_SWEEPS,
+        write=int(bool(write)), slen=stage.shape[2], max_sweeps=MAX_SWEEPS, any_b=0 if inputs_zero else 1,
     )
     lanes.run_parts(lanes.LIB.exact_lanes, args, x.shape[0], "exact")
     del keep

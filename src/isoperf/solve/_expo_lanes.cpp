@@ -1212,7 +1212,7 @@ int expo_lanes(const Args* args, int64_t part, int64_t nparts) {
     const int64_t nblk = (A.npat + L - 1) / L;
     Work W((int)A.n, (int)A.ns, (int)(A.size - A.n), A.write ? A.nr : 0, A.kk);
     int64_t b;
-    while ((b = __atomic_fetch_add(A.next, 1, __ATOMIC_RELAXED)) < nblk) {
+    while (take_block(A.next, nblk, b)) {
         int64_t p0 = b * L;
         run_block(A, W, p0, (int)std::min<int64_t>(L, A.npat - p0));
     }

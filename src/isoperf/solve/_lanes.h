@@ -141,6 +141,13 @@ inline void put_row(double* row, const double* stage, int64_t slen, int64_t j0, 
     }
 }
 
+// The parts of a kernel call (one per thread) share its blocks of patients: each takes the next block ``b`` of
+// ``nblk`` from the counter ``next`` until none is left (false).
+inline bool take_block(int64_t* next, int64_t nblk, int64_t& b) {
+    b = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
+    return b < nblk;
+}
+
 // ----------------------------------------------------------------------------------------------- Jacobi
 // cyclic Jacobi on the lanes in ``live[g]`` of G lane groups at once (solve/_jacobi.py: the same rotations, per lane);
 // live[g] becomes the lanes that did not converge. The groups' rotations are independent: interleaved, one group's
