@@ -225,7 +225,7 @@ def test_exact_lanes_skip_only_zeros(path, curves, monkeypatch):
         if curves:
             assert np.array_equal(a.curves, b.curves)
     work: dict = {}
-    for seed in (1, 2, 3):  # the same work arrays, other patients (some factors exactly 0: fewer entries written)
+    for seed in (1, 2, 3):  # the same work arrays, other patients (in one, the leak factor exactly 0 for all)
         f = _factors(n, seed)
         if seed == 2:
             f["leak"] = np.zeros(n)
